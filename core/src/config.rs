@@ -1,0 +1,103 @@
+//! Connection settings, shared between connections through an `Arc`.
+
+use std::time::Duration;
+
+/// Limits, timers and behaviour switches for connections and handshakes.
+///
+/// The defaults suit a general-purpose server or client: 64 MiB messages and frames,
+/// 131,072 fragments a message, automatic pongs, a 10 s handshake and close timeout, no
+/// keepalive and no idle timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = wsflow::Config::default();
+/// config.max_message_size(1 << 20).ping_interval(Some(Duration::from_secs(20)));
+/// assert_eq!(config.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) max_fragments: usize,
+    pub(crate) streaming: bool,
+    pub(crate) auto_pong: bool,
+    pub(crate) outgoing_frame_size: Option<usize>,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) pong_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_handshake_size: usize,
+    pub(crate) max_headers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_size: 64 << 20,
+            max_frame_size: 64 << 20,
+            max_fragments: 1 << 17,
+            streaming: false,
+            auto_pong: true,
+            outgoing_frame_size: None,
+            ping_interval: None,
+            pong_timeout: Duration::from_secs(20),
+            idle_timeout: None,
+            close_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_handshake_size: 16 << 10,
+            max_headers: 64,
+        }
+    }
+}
+
+macro_rules! settings {
+    ($($(#[$doc:meta])* $name:ident / $getter:ident: $ty:ty;)*) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                pub fn $name(&mut self, value: $ty) -> &mut Self {
+                    self.$name = value;
+                    self
+                }
+
+                #[doc = concat!("The value set by [`Config::", stringify!($name), "`].")]
+                pub fn $getter(&self) -> $ty {
+                    self.$name
+                }
+            )*
+        }
+    };
+}
+
+settings! {
+    /// Largest message accepted, in bytes (after decompression); a bigger one fails the
+    /// connection with 1009, detected from frame headers before any payload is buffered.
+    max_message_size / get_max_message_size: usize;
+    /// Largest single frame accepted, in bytes (1009 beyond it).
+    max_frame_size / get_max_frame_size: usize;
+    /// Most fragments accepted in one message (1009 beyond it). Bounds the work that many
+    /// tiny fragments can cost.
+    max_fragments / get_max_fragments: usize;
+    /// Deliver data frames as [`Event::Fragment`](crate::Event::Fragment)s as their bytes
+    /// arrive instead of reassembled messages: memory stays bounded by the read size.
+    streaming / get_streaming: bool;
+    /// Answer pings automatically (the latest ping of a burst is answered).
+    auto_pong / get_auto_pong: bool;
+    /// Split outgoing messages into frames of at most this many payload bytes.
+    outgoing_frame_size / get_outgoing_frame_size: Option<usize>;
+    /// Send a keepalive ping this long after the previous one.
+    ping_interval / get_ping_interval: Option<Duration>;
+    /// Fail the connection (1011) if no pong arrives this long after a keepalive ping.
+    pong_timeout / get_pong_timeout: Duration;
+    /// Start a closing handshake (1001) when nothing arrives for this long.
+    idle_timeout / get_idle_timeout: Option<Duration>;
+    /// How long to wait for the peer's close frame, or a client for the server's TCP close.
+    close_timeout / get_close_timeout: Duration;
+    /// How long the opening handshake may take.
+    handshake_timeout / get_handshake_timeout: Duration;
+    /// Largest HTTP head (request or response line plus headers) accepted, in bytes (431).
+    max_handshake_size / get_max_handshake_size: usize;
+    /// Most HTTP headers accepted in a handshake (431).
+    max_headers / get_max_headers: usize;
+}

@@ -1,0 +1,893 @@
+//! The open-connection state machine (RFC 6455 §5-§7).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::config::Config;
+use crate::error::{ProtocolError, SendError};
+use crate::event::{CloseReason, Closed, Event, Timeout, Transmit};
+use crate::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection we are: clients mask what they send, servers must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that opened the connection.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent; waiting for the peer's, or for the transport to close.
+    Closing,
+    /// Over: [`Event::Closed`] has been queued.
+    Closed,
+}
+
+/// Payloads at least this long are sent by a server as their own chunk, without a copy.
+const ZERO_COPY_MIN: usize = 4096;
+/// Received payloads shorter than this are copied out so they don't pin the read buffer.
+const PIN_COPY_MAX: usize = 4096;
+/// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
+const MAX_PENDING_PONGS: usize = 16;
+
+#[derive(Clone, Debug)]
+enum Phase {
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    CloseSent {
+        deadline: Instant,
+    },
+    /// Client: the closing handshake is done; wait for the server to close TCP.
+    AwaitingEof {
+        deadline: Instant,
+        reason: CloseReason,
+    },
+    /// Shutdown is queued; ignore input until EOF or the deadline, then report `reason`.
+    Draining {
+        deadline: Instant,
+        reason: CloseReason,
+    },
+    /// `Closed` has been queued.
+    Done,
+}
+
+/// The frame whose payload is arriving.
+#[derive(Clone, Copy, Debug)]
+struct IncomingFrame {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    len: usize,
+    /// Payload bytes already taken out of the read buffer.
+    taken: usize,
+    /// Payload bytes at the front of the read buffer, unmasked and validated.
+    ready: usize,
+}
+
+/// The data message being received.
+#[derive(Debug)]
+struct IncomingMessage {
+    kind: MessageKind,
+    size: usize,
+    fragments: usize,
+    /// Earlier fragments (reassembly mode only).
+    assembled: BytesMut,
+    utf8: Utf8Validator,
+}
+
+/// A piece of outgoing bytes; pongs may be slipped in only where a frame starts.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    starts_frame: bool,
+}
+
+/// The outgoing message being sent in fragments.
+#[derive(Debug)]
+struct OutgoingMessage {
+    kind: MessageKind,
+    utf8: Utf8Validator,
+}
+
+/// A WebSocket connection after the opening handshake: a sans-IO state machine.
+///
+/// It never touches a socket or a clock. Four kinds of methods:
+/// - getters (`&self`): [`state`](Self::state), [`buffered_amount`](Self::buffered_amount), ...
+/// - inputs (`handle_*`) that never fail: [`handle_data`](Self::handle_data),
+///   [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout);
+/// - commands (verbs) that return `Result`: [`send`](Self::send),
+///   [`send_fragment`](Self::send_fragment), [`ping`](Self::ping), [`close`](Self::close);
+/// - outputs (`poll_*`): [`poll_transmit`](Self::poll_transmit),
+///   [`poll_event`](Self::poll_event), [`poll_timeout`](Self::poll_timeout).
+///
+/// **The contract:** after any input or command, drain `poll_transmit` (write the bytes in
+/// order; on [`Transmit::Shutdown`] shut down the write side) and `poll_event` until both
+/// return `None`, then arm a timer for `poll_timeout`. Commands issued while draining are
+/// fine. A peer's violation is never an `Err`: it queues a close frame with the right code
+/// and ends in [`Event::Closed`] with [`CloseReason::Failed`].
+pub struct Connection {
+    role: Role,
+    config: Arc<Config>,
+    masks: Option<Box<ChaCha8Rng>>,
+    phase: Phase,
+
+    rx: BytesMut,
+    frame: Option<IncomingFrame>,
+    message: Option<IncomingMessage>,
+
+    tx_buf: BytesMut,
+    tx_queue: VecDeque<Chunk>,
+    tx_queued: usize,
+    pending_pongs: VecDeque<Bytes>,
+    shutdown_queued: bool,
+    outgoing: Option<OutgoingMessage>,
+
+    close_sent: Option<CloseFrame>,
+    close_received: Option<CloseFrame>,
+    events: VecDeque<Event>,
+
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    ping_count: u32,
+    last_received: Instant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("phase", &self.phase)
+            .field("buffered_amount", &self.buffered_amount())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A server-side connection over a transport whose upgrade was handled elsewhere.
+    pub fn server(config: Arc<Config>, now: Instant) -> Self {
+        Self::new(Role::Server, config, now, None)
+    }
+
+    /// A client-side connection over a transport whose upgrade was handled elsewhere.
+    /// `entropy` seeds the generator of masking keys: give 32 bytes from a strong source
+    /// (e.g. `getrandom`), as RFC 6455 §5.3 asks for unpredictable masks.
+    pub fn client(config: Arc<Config>, now: Instant, entropy: [u8; 32]) -> Self {
+        Self::new(
+            Role::Client,
+            config,
+            now,
+            Some(Box::new(ChaCha8Rng::from_seed(entropy))),
+        )
+    }
+
+    pub(crate) fn new(role: Role, config: Arc<Config>, now: Instant, masks: Option<Box<ChaCha8Rng>>) -> Self {
+        let next_ping = config.ping_interval.map(|interval| now + interval);
+        Self {
+            role,
+            config,
+            masks,
+            phase: Phase::Open,
+            rx: BytesMut::new(),
+            frame: None,
+            message: None,
+            tx_buf: BytesMut::new(),
+            tx_queue: VecDeque::new(),
+            tx_queued: 0,
+            pending_pongs: VecDeque::new(),
+            shutdown_queued: false,
+            outgoing: None,
+            close_sent: None,
+            close_received: None,
+            events: VecDeque::new(),
+            next_ping,
+            pong_deadline: None,
+            ping_count: 0,
+            last_received: now,
+        }
+    }
+
+    /// Queues bytes to go out before anything else (the handshake response).
+    pub(crate) fn queue_raw(&mut self, bytes: Bytes) {
+        self.push_chunk(bytes, true);
+    }
+
+    // ---- getters ----
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Open => State::Open,
+            Phase::CloseSent { .. } | Phase::AwaitingEof { .. } | Phase::Draining { .. } => State::Closing,
+            Phase::Done => State::Closed,
+        }
+    }
+
+    /// Outgoing bytes queued and not yet pulled with [`poll_transmit`](Self::poll_transmit):
+    /// compare with a high-water mark for backpressure.
+    pub fn buffered_amount(&self) -> usize {
+        self.tx_queued + self.tx_buf.len() + self.pending_pongs.iter().map(|pong| pong.len() + 6).sum::<usize>()
+    }
+
+    /// Whether data may still be sent (no close frame sent yet).
+    pub fn can_send(&self) -> bool {
+        matches!(self.phase, Phase::Open)
+    }
+
+    // ---- inputs ----
+
+    /// Feeds bytes read from the transport. Never fails: violations close the connection.
+    pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
+        if data.is_empty() || !self.reads_frames() {
+            return;
+        }
+        self.last_received = now;
+        self.rx.extend_from_slice(data);
+        self.process_received(now);
+        if self.rx.is_empty() {
+            // Hold no read buffer while idle.
+            self.rx = BytesMut::new();
+        }
+    }
+
+    /// Reports that the transport was closed by the peer (read returned 0).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Open | Phase::CloseSent { .. } => {
+                self.queue_shutdown();
+                self.finish(CloseReason::Eof);
+            }
+            Phase::AwaitingEof { reason, .. } => {
+                self.queue_shutdown();
+                self.finish(reason);
+            }
+            Phase::Draining { reason, .. } => self.finish(reason),
+            Phase::Done => {}
+        }
+    }
+
+    /// Reports that the time from [`poll_timeout`](Self::poll_timeout) has come. Early or
+    /// repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.phase.clone() {
+            Phase::Open => {
+                if self.pong_deadline.is_some_and(|deadline| now >= deadline) {
+                    self.pong_deadline = None;
+                    self.queue_close_frame(CloseCode::INTERNAL_ERROR, "keepalive ping timeout");
+                    self.queue_shutdown();
+                    self.phase = Phase::Done;
+                    self.finish(CloseReason::TimedOut(Timeout::Keepalive));
+                    return;
+                }
+                if let Some(idle) = self.config.idle_timeout {
+                    if now >= self.last_received + idle {
+                        self.start_close(now, CloseCode::GOING_AWAY, "idle timeout");
+                        return;
+                    }
+                }
+                if self.next_ping.is_some_and(|at| now >= at) {
+                    self.send_keepalive_ping(now);
+                }
+            }
+            Phase::CloseSent { deadline } if now >= deadline => {
+                self.queue_shutdown();
+                self.phase = Phase::Done;
+                self.finish(CloseReason::TimedOut(Timeout::Close));
+            }
+            Phase::AwaitingEof { deadline, reason } if now >= deadline => {
+                self.queue_shutdown();
+                self.phase = Phase::Done;
+                self.finish(reason);
+            }
+            Phase::Draining { deadline, reason } if now >= deadline => {
+                self.phase = Phase::Done;
+                self.finish(reason);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- commands ----
+
+    /// Sends a whole message (split into frames of
+    /// [`Config::outgoing_frame_size`] if set).
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] after a close frame was sent, [`SendError::FragmentInProgress`]
+    /// while a message is being sent in fragments.
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        let opcode = match message.kind() {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let payload = message.into_payload();
+        match self.config.outgoing_frame_size {
+            Some(size) if size > 0 && payload.len() > size => {
+                let mut offset = 0;
+                let mut opcode = opcode;
+                while offset < payload.len() {
+                    let end = (offset + size).min(payload.len());
+                    self.queue_frame(opcode, end == payload.len(), &payload.slice(offset..end));
+                    opcode = OpCode::Continuation;
+                    offset = end;
+                }
+            }
+            _ => self.queue_frame(opcode, true, &payload),
+        }
+        Ok(())
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Sends a binary message.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Sends one fragment of a message; `fin` ends the message. Control frames and pongs
+    /// may go out between fragments. Text fragments may split code points, but the message
+    /// as a whole must be UTF-8.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] after a close frame was sent; [`SendError::FragmentInProgress`]
+    /// when `kind` differs from the message in progress; [`SendError::InvalidUtf8`] when a
+    /// text fragment cannot be part of valid UTF-8 (nothing is sent).
+    pub fn send_fragment(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let (opcode, mut utf8) = match &self.outgoing {
+            Some(outgoing) if outgoing.kind != kind => return Err(SendError::FragmentInProgress),
+            Some(outgoing) => (OpCode::Continuation, outgoing.utf8),
+            None if kind == MessageKind::Text => (OpCode::Text, Utf8Validator::new()),
+            None => (OpCode::Binary, Utf8Validator::new()),
+        };
+        if kind == MessageKind::Text {
+            utf8.feed(&data).map_err(|_| SendError::InvalidUtf8)?;
+            if fin {
+                utf8.finish().map_err(|_| SendError::InvalidUtf8)?;
+            }
+        }
+        self.outgoing = (!fin).then_some(OutgoingMessage { kind, utf8 });
+        self.queue_frame(opcode, fin, &data);
+        Ok(())
+    }
+
+    /// Sends a ping.
+    ///
+    /// # Errors
+    /// [`SendError::ControlPayloadTooLong`] over 125 bytes; [`SendError::Closed`] after a
+    /// close frame was sent.
+    pub fn ping(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Sends an unsolicited pong (or a manual answer when automatic pongs are off).
+    ///
+    /// # Errors
+    /// As [`ping`](Self::ping).
+    pub fn pong(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake: queues a close frame and waits (up to
+    /// [`Config::close_timeout`]) for the peer's.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] if a close frame was already sent;
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent;
+    /// [`SendError::CloseReasonTooLong`] over 123 bytes.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.as_u16()));
+        }
+        if reason.len() > CloseFrame::MAX_REASON_LEN {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        self.start_close(now, code, reason);
+        Ok(())
+    }
+
+    // ---- outputs ----
+
+    /// The next bytes to write, or `None` when nothing is queued.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let at_frame_start = self.tx_queue.front().is_none_or(|chunk| chunk.starts_frame);
+        if at_frame_start {
+            if let Some(payload) = self.pending_pongs.pop_front() {
+                return Some(Transmit::Data(self.encode_control(OpCode::Pong, &payload)));
+            }
+        }
+        if let Some(chunk) = self.tx_queue.pop_front() {
+            self.tx_queued -= chunk.bytes.len();
+            return Some(Transmit::Data(chunk.bytes));
+        }
+        if !self.tx_buf.is_empty() {
+            return Some(Transmit::Data(self.tx_buf.split().freeze()));
+        }
+        if self.shutdown_queued {
+            self.shutdown_queued = false;
+            return Some(Transmit::Shutdown);
+        }
+        None
+    }
+
+    /// The next event, or `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Open => {
+                let idle = self.config.idle_timeout.map(|idle| self.last_received + idle);
+                [self.next_ping, self.pong_deadline, idle].into_iter().flatten().min()
+            }
+            Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
+                Some(*deadline)
+            }
+            Phase::Done => None,
+        }
+    }
+
+    // ---- receiving ----
+
+    fn reads_frames(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::CloseSent { .. })
+    }
+
+    fn process_received(&mut self, now: Instant) {
+        while self.reads_frames() {
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match FrameHeader::decode(&self.rx) {
+                    Ok(None) => return,
+                    Ok(Some((header, header_len))) => {
+                        self.rx.advance(header_len);
+                        match self.start_frame(header) {
+                            Ok(frame) => frame,
+                            Err(error) => return self.fail(now, error),
+                        }
+                    }
+                    Err(_) => return self.fail(now, ProtocolError::InvalidLength),
+                },
+            };
+            let unseen = frame.len - frame.taken - frame.ready;
+            let fresh = unseen.min(self.rx.len() - frame.ready);
+            let start = frame.ready;
+            frame.ready += fresh;
+            if let Some(mask) = frame.mask {
+                apply_mask(&mut self.rx[start..frame.ready], mask, frame.taken + start);
+            }
+            let complete = frame.taken + frame.ready == frame.len;
+            let result = if frame.opcode.is_control() {
+                if !complete {
+                    self.frame = Some(frame);
+                    return;
+                }
+                let payload = Bytes::copy_from_slice(&self.rx[..frame.ready]);
+                self.rx.advance(frame.ready);
+                self.on_control_frame(now, frame.opcode, payload)
+            } else {
+                self.on_data(&mut frame, start, complete)
+            };
+            if let Err(error) = result {
+                return self.fail(now, error);
+            }
+            if !complete {
+                self.frame = Some(frame);
+                return;
+            }
+        }
+    }
+
+    /// Validates a new frame header against the protocol and the limits, before any payload.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<IncomingFrame, ProtocolError> {
+        if header.rsv != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        let too_big = ProtocolError::FrameTooBig {
+            size: header.payload_len,
+            limit: self.config.max_frame_size,
+        };
+        let len = usize::try_from(header.payload_len).map_err(|_| too_big.clone())?;
+        match header.opcode {
+            OpCode::Reserved(bits) => return Err(ProtocolError::ReservedOpcode(bits)),
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                if len > 125 {
+                    return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
+                }
+                if !header.fin {
+                    return Err(ProtocolError::FragmentedControlFrame);
+                }
+            }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if len > self.config.max_frame_size {
+                    return Err(too_big);
+                }
+                self.start_data_frame(header.opcode, len)?;
+            }
+        }
+        Ok(IncomingFrame {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            len,
+            taken: 0,
+            ready: 0,
+        })
+    }
+
+    fn start_data_frame(&mut self, opcode: OpCode, len: usize) -> Result<(), ProtocolError> {
+        let message = match (opcode, self.message.as_mut()) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(message)) => message,
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (_, None) => self.message.insert(IncomingMessage {
+                kind: if opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                },
+                size: 0,
+                fragments: 0,
+                assembled: BytesMut::new(),
+                utf8: Utf8Validator::new(),
+            }),
+        };
+        message.fragments += 1;
+        if message.fragments > self.config.max_fragments {
+            return Err(ProtocolError::TooManyFragments {
+                limit: self.config.max_fragments,
+            });
+        }
+        message.size += len;
+        if message.size > self.config.max_message_size {
+            return Err(ProtocolError::MessageTooBig {
+                size: message.size as u64,
+                limit: self.config.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Handles the payload bytes of a data frame that are ready at the front of `rx`
+    /// (`fresh_from..` of them arrived in this call).
+    fn on_data(&mut self, frame: &mut IncomingFrame, fresh_from: usize, complete: bool) -> Result<(), ProtocolError> {
+        let streaming = self.config.streaming;
+        let Some(message) = self.message.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let ends_message = complete && frame.fin;
+        let single_frame = frame.taken == 0 && message.fragments == 1;
+        if message.kind == MessageKind::Text && (streaming || !ends_message) {
+            // Fail fast on partial text; a message completed here is validated whole below.
+            message
+                .utf8
+                .feed(&self.rx[fresh_from..frame.ready])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if streaming {
+            if frame.ready == 0 && !ends_message {
+                return Ok(());
+            }
+            let data = take_payload(&mut self.rx, frame.ready);
+            frame.taken += std::mem::take(&mut frame.ready);
+            if ends_message && message.kind == MessageKind::Text {
+                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            let kind = message.kind;
+            if ends_message {
+                self.message = None;
+            }
+            self.events.push_back(Event::Fragment {
+                kind,
+                data,
+                fin: ends_message,
+            });
+            return Ok(());
+        }
+        if !(single_frame && frame.fin) {
+            // Part of a multi-frame message: move it into the reassembly buffer now.
+            message.assembled.extend_from_slice(&self.rx[..frame.ready]);
+            self.rx.advance(frame.ready);
+            frame.taken += std::mem::take(&mut frame.ready);
+        }
+        if !ends_message {
+            return Ok(());
+        }
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        let payload = if single_frame && frame.fin {
+            take_payload(&mut self.rx, frame.ready)
+        } else {
+            message.assembled.freeze()
+        };
+        let message = match message.kind {
+            MessageKind::Binary => Message::Binary(payload),
+            MessageKind::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
+        };
+        self.events.push_back(Event::Message(message));
+        Ok(())
+    }
+
+    fn on_control_frame(&mut self, now: Instant, opcode: OpCode, payload: Bytes) -> Result<(), ProtocolError> {
+        match opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && self.can_send() {
+                    if self.pending_pongs.len() == MAX_PENDING_PONGS {
+                        self.pending_pongs.pop_front();
+                    }
+                    self.pending_pongs.push_back(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            OpCode::Pong => {
+                self.pong_deadline = None;
+                self.events.push_back(Event::Pong(payload));
+            }
+            _ => {
+                let frame = parse_close_payload(&payload)?;
+                self.on_close_received(now, frame);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
+        self.close_received.clone_from(&frame);
+        self.events.push_back(Event::CloseReceived(frame.clone()));
+        if matches!(self.phase, Phase::Open) {
+            // Echo the status code (§5.5.1); an empty close answers an empty close.
+            match frame {
+                Some(frame) => self.queue_close_frame(frame.code, ""),
+                None => self.queue_frame(OpCode::Close, true, &Bytes::new()),
+            }
+        }
+        self.handshake_complete(now);
+    }
+
+    fn handshake_complete(&mut self, now: Instant) {
+        let deadline = now + self.config.close_timeout;
+        self.drop_receive_state();
+        self.phase = match self.role {
+            // §7.1.1: the server closes TCP first; the client waits for it.
+            Role::Server => {
+                self.queue_shutdown();
+                Phase::Draining {
+                    deadline,
+                    reason: CloseReason::Clean,
+                }
+            }
+            Role::Client => Phase::AwaitingEof {
+                deadline,
+                reason: CloseReason::Clean,
+            },
+        };
+    }
+
+    /// Fails the connection (§7.1.7): close frame with the error's code, then shutdown.
+    fn fail(&mut self, now: Instant, error: ProtocolError) {
+        if matches!(self.phase, Phase::Open) {
+            let reason = error.to_string();
+            self.queue_close_frame(error.close_code(), truncate_reason(&reason));
+        }
+        self.drop_receive_state();
+        self.queue_shutdown();
+        self.phase = Phase::Draining {
+            deadline: now + self.config.close_timeout,
+            reason: CloseReason::Failed(error),
+        };
+    }
+
+    fn drop_receive_state(&mut self) {
+        self.rx = BytesMut::new();
+        self.frame = None;
+        self.message = None;
+        self.pending_pongs.clear();
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        self.phase = Phase::Done;
+        self.drop_receive_state();
+        self.events.push_back(Event::Closed(Closed {
+            sent: self.close_sent.clone(),
+            received: self.close_received.clone(),
+            reason,
+        }));
+    }
+
+    // ---- sending ----
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        if self.can_send() {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.queue_frame(opcode, true, &payload);
+        Ok(())
+    }
+
+    fn send_keepalive_ping(&mut self, now: Instant) {
+        self.ping_count = self.ping_count.wrapping_add(1);
+        let payload = Bytes::copy_from_slice(&self.ping_count.to_be_bytes());
+        self.queue_frame(OpCode::Ping, true, &payload);
+        if self.pong_deadline.is_none() {
+            self.pong_deadline = Some(now + self.config.pong_timeout);
+        }
+        self.next_ping = self.config.ping_interval.map(|interval| now + interval);
+    }
+
+    fn start_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        self.queue_close_frame(code, reason);
+        self.pending_pongs.clear();
+        self.phase = Phase::CloseSent {
+            deadline: now + self.config.close_timeout,
+        };
+    }
+
+    fn queue_close_frame(&mut self, code: CloseCode, reason: &str) {
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        payload.extend_from_slice(&code.as_u16().to_be_bytes());
+        payload.extend_from_slice(reason.as_bytes());
+        self.queue_frame(OpCode::Close, true, &Bytes::from(payload));
+        self.close_sent = Some(CloseFrame::new(code, reason));
+    }
+
+    fn queue_shutdown(&mut self) {
+        self.shutdown_queued = true;
+    }
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        self.masks.as_mut().map(|rng| rng.next_u32().to_ne_bytes())
+    }
+
+    fn queue_frame(&mut self, opcode: OpCode, fin: bool, payload: &Bytes) {
+        let mask = self.next_mask();
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head);
+        self.tx_buf.extend_from_slice(&head[..head_len]);
+        match mask {
+            Some(mask) => {
+                let start = self.tx_buf.len();
+                self.tx_buf.extend_from_slice(payload);
+                apply_mask(&mut self.tx_buf[start..], mask, 0);
+            }
+            None if payload.len() >= ZERO_COPY_MIN => {
+                let head = self.tx_buf.split().freeze();
+                self.push_chunk(head, true);
+                self.push_chunk(payload.clone(), false);
+            }
+            None => self.tx_buf.extend_from_slice(payload),
+        }
+    }
+
+    fn push_chunk(&mut self, bytes: Bytes, starts_frame: bool) {
+        if !self.tx_buf.is_empty() {
+            let earlier = self.tx_buf.split().freeze();
+            self.tx_queued += earlier.len();
+            self.tx_queue.push_back(Chunk {
+                bytes: earlier,
+                starts_frame: true,
+            });
+        }
+        self.tx_queued += bytes.len();
+        self.tx_queue.push_back(Chunk { bytes, starts_frame });
+    }
+
+    fn encode_control(&mut self, opcode: OpCode, payload: &[u8]) -> Bytes {
+        let mask = self.next_mask();
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head);
+        let mut frame = BytesMut::with_capacity(head_len + payload.len());
+        frame.extend_from_slice(&head[..head_len]);
+        frame.extend_from_slice(payload);
+        if let Some(mask) = mask {
+            apply_mask(&mut frame[head_len..], mask, 0);
+        }
+        frame.freeze()
+    }
+}
+
+/// Takes `len` bytes off the front of the read buffer: small payloads are copied so that
+/// they do not keep a large read buffer alive; large ones are split off without a copy.
+fn take_payload(rx: &mut BytesMut, len: usize) -> Bytes {
+    if len < PIN_COPY_MAX {
+        let payload = Bytes::copy_from_slice(&rx[..len]);
+        rx.advance(len);
+        payload
+    } else {
+        rx.split_to(len).freeze()
+    }
+}
+
+/// Parses and validates a close frame's payload (§5.5.1, §7.4).
+fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [high, low, reason @ ..] => {
+            let code = CloseCode::new(u16::from_be_bytes([*high, *low]));
+            if !code.is_sendable() {
+                return Err(ProtocolError::InvalidCloseCode(code.as_u16()));
+            }
+            let reason = simdutf8::basic::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(CloseFrame::new(code, reason)))
+        }
+    }
+}
+
+/// The longest prefix of `reason` that fits a close frame, cut at a character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(CloseFrame::MAX_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}

@@ -1,0 +1,101 @@
+//! What a connection reports: events, outgoing transmissions and how it ended.
+
+use bytes::Bytes;
+
+use crate::error::ProtocolError;
+use crate::message::{CloseCode, CloseFrame, Message, MessageKind};
+
+/// Something that happened on a connection, pulled with
+/// [`Connection::poll_event`](crate::Connection::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A complete, validated data message (reassembled from its fragments).
+    Message(Message),
+    /// Part of a data message, delivered as it arrives when
+    /// [`Config::streaming`](crate::Config::streaming) is on. `fin` marks the last part.
+    /// Text parts may split a code point; the whole message has been validated as far as
+    /// it has arrived, and a message that ends invalid fails the connection with 1007.
+    Fragment {
+        /// The kind of the message this part belongs to.
+        kind: MessageKind,
+        /// The bytes of this part.
+        data: Bytes,
+        /// Whether this is the last part of the message.
+        fin: bool,
+    },
+    /// A ping arrived; if automatic pongs are on, the answer is already queued.
+    Ping(Bytes),
+    /// A pong arrived (solicited or not).
+    Pong(Bytes),
+    /// The peer sent a close frame (`None`: without a status code). Unless we had sent a
+    /// close frame first, the echo is already queued.
+    CloseReceived(Option<CloseFrame>),
+    /// The connection is over: drop the transport. Always the last event, exactly once.
+    Closed(Closed),
+}
+
+/// How a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closed {
+    /// The close frame we sent, if any.
+    pub sent: Option<CloseFrame>,
+    /// The close frame we received, if any (`None` also when it carried no code).
+    pub received: Option<CloseFrame>,
+    /// Why it ended.
+    pub reason: CloseReason,
+}
+
+impl Closed {
+    /// The status code as an application reports it (RFC 6455 §7.1.5): the code the peer
+    /// sent, 1005 when its close frame had none, or 1006 when no close frame arrived.
+    pub fn code(&self) -> CloseCode {
+        match (&self.received, &self.reason) {
+            (Some(frame), _) => frame.code,
+            (None, CloseReason::Clean) => CloseCode::NO_STATUS,
+            (None, _) => CloseCode::ABNORMAL,
+        }
+    }
+
+    /// Whether the closing handshake completed.
+    pub fn is_clean(&self) -> bool {
+        self.reason == CloseReason::Clean
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Both close frames were exchanged.
+    Clean,
+    /// The peer broke the protocol; we sent a close frame with the error's code.
+    Failed(ProtocolError),
+    /// A timer ran out.
+    TimedOut(Timeout),
+    /// The transport closed without a closing handshake (1006).
+    Eof,
+}
+
+/// Which timer ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// No pong answered a keepalive ping in time (we sent 1011).
+    Keepalive,
+    /// The peer did not answer our close frame in time.
+    Close,
+}
+
+/// Bytes to write to the transport, pulled with
+/// [`Connection::poll_transmit`](crate::Connection::poll_transmit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Transmit {
+    /// Write these bytes, in order.
+    Data(Bytes),
+    /// Everything has been written: shut down the write side of the transport
+    /// (TCP `shutdown(Write)`, TLS `close_notify`). Reads may continue until
+    /// [`Event::Closed`].
+    Shutdown,
+}

@@ -1,0 +1,278 @@
+//! HTTP heads as the handshake sees them: headers, the request a server receives and the
+//! response either side builds or receives.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use crate::error::SendError;
+
+/// HTTP header fields in arrival order; names compare case-insensitively.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(String, Vec<u8>)>,
+}
+
+impl Headers {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn from_httparse(headers: &[httparse::Header<'_>]) -> Self {
+        Self {
+            entries: headers
+                .iter()
+                .map(|header| (header.name.to_owned(), header.value.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// Appends a field.
+    pub fn append(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.entries.push((name.into(), value.into()));
+    }
+
+    /// The first value of `name` as text (`None` if absent or not UTF-8).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_bytes(name).and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// The first value of `name` as bytes.
+    pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// Whether any value of `name`, read as a comma-separated list, holds `token`
+    /// (case-insensitively), e.g. `Connection: keep-alive, Upgrade` holds `upgrade`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.list(name).any(|item| item.eq_ignore_ascii_case(token))
+    }
+
+    /// Every comma-separated item of every value of `name`, trimmed, empty items skipped.
+    pub fn list<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.get_all(name)
+            .filter_map(|value| std::str::from_utf8(value).ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+    }
+
+    /// All fields as `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// An HTTP request received by a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) headers: Headers,
+    pub(crate) websocket: bool,
+}
+
+impl Request {
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request target: path and query, e.g. `/chat?room=1`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path part of the target (before `?`).
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    /// The query part of the target (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// All headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.headers.get("host")
+    }
+
+    /// The `Origin` header (browsers send it; check it against cross-site hijacking).
+    pub fn origin(&self) -> Option<&str> {
+        self.headers.get("origin")
+    }
+
+    /// The subprotocols the client offers, in its order of preference.
+    pub fn subprotocols(&self) -> impl Iterator<Item = &str> {
+        self.headers.list("sec-websocket-protocol")
+    }
+
+    /// The extension offers, one item per offer (e.g. `permessage-deflate; client_max_window_bits`).
+    pub fn extensions(&self) -> impl Iterator<Item = &str> {
+        self.headers.list("sec-websocket-extensions")
+    }
+
+    /// Whether this is a valid WebSocket upgrade request. `false` means a plain HTTP
+    /// request, to be answered with [`ServerHandshake::respond`](crate::ServerHandshake::respond).
+    pub fn is_websocket(&self) -> bool {
+        self.websocket
+    }
+}
+
+/// An HTTP response: built by a server to answer or reject a request, or received by a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+    pub(crate) headers: Headers,
+    pub(crate) body: Bytes,
+}
+
+impl Response {
+    /// A response with `status`, its standard reason phrase, no headers and no body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            reason: reason_phrase(status).to_owned(),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the body (a `Content-Length` header is added when it is sent).
+    #[must_use]
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The subprotocol the server selected (`Sec-WebSocket-Protocol`).
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.headers.get("sec-websocket-protocol")
+    }
+
+    /// Serializes the response with `Content-Length` and `Connection: close` added.
+    pub(crate) fn to_bytes_closing(&self) -> Result<Bytes, SendError> {
+        let mut head = String::new();
+        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, self.reason);
+        let mut out = head.into_bytes();
+        write_headers(&mut out, self.headers.iter())?;
+        let _ = write_header_line(&mut out, "Content-Length", self.body.len().to_string().as_bytes());
+        let _ = write_header_line(&mut out, "Connection", b"close");
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Appends `name: value\r\n` for every header, refusing names and values that would
+/// break the message (header injection).
+pub(crate) fn write_headers<'a>(
+    out: &mut Vec<u8>,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), SendError> {
+    for (name, value) in headers {
+        write_header_line(out, name, value)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn write_header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), SendError> {
+    let name_ok = !name.is_empty() && name.bytes().all(is_token_byte);
+    let value_ok = value
+        .iter()
+        .all(|&byte| byte == b'\t' || (byte >= b' ' && byte != 0x7F));
+    if !name_ok || !value_ok {
+        return Err(SendError::InvalidHeader(name.to_owned()));
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+pub(crate) fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP/1.1 opening handshake (RFC 6455 §4), for both roles.
+//!
+//! [`ServerHandshake`] reads a request incrementally and yields a [`Request`] that the
+//! application accepts, rejects, or (for a plain HTTP request) answers. [`ClientHandshake`]
+//! writes the request for a [`ClientRequest`] and validates the response. Both end in a
+//! [`Connection`](crate::Connection) with any bytes that followed the handshake already fed in.
+
+mod client;
+mod http;
+mod server;
+mod url;
+
+pub use client::{ClientHandshake, ClientRequest};
+pub use http::{Headers, Request, Response};
+pub use server::{Accept, ServerHandshake};
+pub use url::UrlError;
+
+use base64::Engine as _;
+
+use crate::error::HandshakeError;
+
+/// The GUID of RFC 6455 §1.3, appended to the key before hashing.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+///
+/// ```
+/// assert_eq!(wsflow::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key);
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1.digest().bytes())
+}
+
+/// Something that happened during an opening handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeEvent {
+    /// Server: a complete request arrived. Inspect it, then call
+    /// [`ServerHandshake::accept`] or [`ServerHandshake::respond`] (also for a plain HTTP
+    /// request, see [`Request::is_websocket`]).
+    Request(Request),
+    /// Client: the server switched protocols and the response checked out. Call
+    /// [`ClientHandshake::into_connection`].
+    Accepted(Response),
+    /// Client: the server answered with another status (e.g. 401, 403), body included.
+    /// The transport is shut down after it.
+    Rejected(Response),
+    /// The handshake failed. A server has queued the matching HTTP error response; both
+    /// roles queue [`Transmit::Shutdown`](crate::Transmit::Shutdown): drain
+    /// `poll_transmit`, then drop the transport.
+    Failed(HandshakeError),
+}
+
+/// Finds the end of an HTTP head (`\r\n\r\n`) in `buf`, resuming the search at `from`.
+/// Returns the head's length including the blank line.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    buf.get(start..)?
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map(|at| start + at + 4)
+}
+
+fn malformed(error: httparse::Error) -> HandshakeError {
+    match error {
+        httparse::Error::TooManyHeaders => HandshakeError::TooLarge,
+        other => HandshakeError::MalformedHttp(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_accept_example() {
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn head_end_is_found_across_resumed_searches() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        assert_eq!(find_head_end(head, 0), Some(27));
+        for from in 0..27 {
+            assert_eq!(find_head_end(head, from), Some(27), "from {from}");
+        }
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r", 0), None);
+    }
+}

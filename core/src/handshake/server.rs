@@ -1,0 +1,278 @@
+//! The server side of the opening handshake (RFC 6455 §4.2).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+
+use super::http::{write_header_line, write_headers, Headers, Request, Response};
+use super::{accept_key, find_head_end, malformed, HandshakeEvent};
+use crate::config::Config;
+use crate::connection::{Connection, Role};
+use crate::error::{HandshakeError, SendError};
+use crate::event::Transmit;
+
+/// How the server answers an upgrade request it accepts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accept {
+    subprotocol: Option<String>,
+    headers: Headers,
+}
+
+impl Accept {
+    /// Accept with no subprotocol and no extra headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Selects a subprotocol; it must be one the client offered.
+    #[must_use]
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.subprotocol = Some(name.into());
+        self
+    }
+
+    /// Adds a header to the 101 response (e.g. `Set-Cookie`).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Waiting for the end of the request head.
+    Reading,
+    /// The request was reported; waiting for `accept` or `respond`.
+    Deciding { key: Option<String>, offered: Vec<String> },
+    /// Answered or failed: only transmits remain.
+    Finished,
+}
+
+/// The server side of the opening handshake, sans-IO.
+///
+/// Feed bytes with [`handle_data`](Self::handle_data); when
+/// [`poll_event`](Self::poll_event) yields [`HandshakeEvent::Request`], call
+/// [`accept`](Self::accept) (which returns the [`Connection`], with the 101 response queued
+/// first and any pipelined bytes already fed in) or [`respond`](Self::respond). A malformed
+/// request is answered with the right HTTP error (400, 405, 426, 431) automatically and
+/// reported as [`HandshakeEvent::Failed`]. Drain [`poll_transmit`](Self::poll_transmit)
+/// after every call.
+#[derive(Debug)]
+pub struct ServerHandshake {
+    config: Arc<Config>,
+    buf: BytesMut,
+    head_len: usize,
+    deadline: Instant,
+    stage: Stage,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<HandshakeEvent>,
+}
+
+impl ServerHandshake {
+    /// A handshake that must finish within [`Config::handshake_timeout`] of `now`.
+    pub fn new(config: Arc<Config>, now: Instant) -> Self {
+        Self {
+            deadline: now + config.handshake_timeout,
+            config,
+            buf: BytesMut::new(),
+            head_len: 0,
+            stage: Stage::Reading,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Feeds bytes read from the transport.
+    pub fn handle_data(&mut self, _now: Instant, data: &[u8]) {
+        match self.stage {
+            Stage::Reading => {}
+            // Pipelined bytes after the head: kept for the connection.
+            Stage::Deciding { .. } => return self.buf.extend_from_slice(data),
+            Stage::Finished => return,
+        }
+        let scanned = self.buf.len();
+        self.buf.extend_from_slice(data);
+        let Some(head_len) = find_head_end(&self.buf, scanned) else {
+            if self.buf.len() > self.config.max_handshake_size {
+                self.fail(HandshakeError::TooLarge);
+            }
+            return;
+        };
+        if head_len > self.config.max_handshake_size {
+            return self.fail(HandshakeError::TooLarge);
+        }
+        self.head_len = head_len;
+        match self.parse_request() {
+            Ok((request, key)) => {
+                let offered = request.subprotocols().map(str::to_owned).collect();
+                self.stage = Stage::Deciding { key, offered };
+                self.events.push_back(HandshakeEvent::Request(request));
+            }
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Reports that the peer closed the transport.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if matches!(self.stage, Stage::Reading) {
+            self.stage = Stage::Finished;
+            self.transmits.push_back(Transmit::Shutdown);
+            self.events
+                .push_back(HandshakeEvent::Failed(HandshakeError::UnexpectedEof));
+        }
+    }
+
+    /// Reports that the deadline from [`poll_timeout`](Self::poll_timeout) has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.deadline && !matches!(self.stage, Stage::Finished) {
+            self.fail(HandshakeError::TimedOut);
+        }
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!matches!(self.stage, Stage::Finished)).then_some(self.deadline)
+    }
+
+    /// The next bytes to write.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<HandshakeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Accepts the upgrade: returns the open connection with the 101 response queued as its
+    /// first transmit and any bytes that followed the request already processed.
+    ///
+    /// # Errors
+    /// [`SendError::InvalidState`] unless a WebSocket request is waiting for a decision;
+    /// [`SendError::SubprotocolNotOffered`]; [`SendError::InvalidHeader`]. The handshake is
+    /// left as it was, so it can still be answered.
+    pub fn accept(&mut self, now: Instant, accept: Accept) -> Result<Connection, SendError> {
+        let Stage::Deciding { key, offered } = &self.stage else {
+            return Err(SendError::InvalidState("no request is waiting for a decision"));
+        };
+        let Some(key) = key else {
+            return Err(SendError::InvalidState("not a WebSocket upgrade request"));
+        };
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+        write_header_line(&mut out, "Sec-WebSocket-Accept", accept_key(key.as_bytes()).as_bytes())?;
+        if let Some(protocol) = &accept.subprotocol {
+            if !offered.iter().any(|offer| offer == protocol) {
+                return Err(SendError::SubprotocolNotOffered(protocol.clone()));
+            }
+            write_header_line(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes())?;
+        }
+        write_headers(&mut out, accept.headers.iter())?;
+        out.extend_from_slice(b"\r\n");
+
+        self.stage = Stage::Finished;
+        let mut connection = Connection::new(Role::Server, self.config.clone(), now, None);
+        connection.queue_raw(Bytes::from(out));
+        let pipelined = self.buf.split_off(self.head_len);
+        self.buf = BytesMut::new();
+        connection.handle_data(now, &pipelined);
+        Ok(connection)
+    }
+
+    /// Answers the request with an HTTP response instead of upgrading (a rejection such as
+    /// 401 or 403, or a page for a plain HTTP request), then shuts the transport down.
+    ///
+    /// # Errors
+    /// [`SendError::InvalidState`] unless a request is waiting for a decision;
+    /// [`SendError::InvalidHeader`].
+    pub fn respond(&mut self, response: &Response) -> Result<(), SendError> {
+        if !matches!(self.stage, Stage::Deciding { .. }) {
+            return Err(SendError::InvalidState("no request is waiting for a decision"));
+        }
+        let bytes = response.to_bytes_closing()?;
+        self.finish_with(bytes);
+        Ok(())
+    }
+
+    fn finish_with(&mut self, response: Bytes) {
+        self.stage = Stage::Finished;
+        self.buf = BytesMut::new();
+        self.transmits.push_back(Transmit::Data(response));
+        self.transmits.push_back(Transmit::Shutdown);
+    }
+
+    fn fail(&mut self, error: HandshakeError) {
+        let status = error.status().unwrap_or(400);
+        let mut response = Response::new(status).with_body(format!("{error}\n"));
+        response = match error {
+            HandshakeError::UnsupportedVersion(_) => response.with_header("Sec-WebSocket-Version", "13"),
+            HandshakeError::MethodNotAllowed(_) => response.with_header("Allow", "GET"),
+            _ => response,
+        };
+        let bytes = response
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .to_bytes_closing()
+            .unwrap_or_default();
+        self.finish_with(bytes);
+        self.events.push_back(HandshakeEvent::Failed(error));
+    }
+
+    /// Parses the head and checks the upgrade (§4.2.1). Returns the request and, for a
+    /// WebSocket upgrade, its key.
+    fn parse_request(&self) -> Result<(Request, Option<String>), HandshakeError> {
+        let mut fields = vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut parsed = httparse::Request::new(&mut fields);
+        let status = parsed.parse(&self.buf[..self.head_len]).map_err(malformed)?;
+        if status.is_partial() {
+            return Err(HandshakeError::MalformedHttp("incomplete request head".into()));
+        }
+        let headers = Headers::from_httparse(parsed.headers);
+        let mut request = Request {
+            method: parsed.method.unwrap_or_default().to_owned(),
+            target: parsed.path.unwrap_or_default().to_owned(),
+            headers,
+            websocket: false,
+        };
+        let headers = &request.headers;
+        let attempts_upgrade = headers.has_token("upgrade", "websocket")
+            || headers.get_bytes("sec-websocket-key").is_some()
+            || headers.get_bytes("sec-websocket-version").is_some();
+        if !attempts_upgrade {
+            return Ok((request, None));
+        }
+        if request.method != "GET" {
+            return Err(HandshakeError::MethodNotAllowed(request.method));
+        }
+        if parsed.version != Some(1) {
+            return Err(HandshakeError::UnsupportedHttpVersion);
+        }
+        if headers.get("host").is_none_or(str::is_empty) {
+            return Err(HandshakeError::BadHeader("Host"));
+        }
+        if !headers.has_token("upgrade", "websocket") {
+            return Err(HandshakeError::BadHeader("Upgrade: websocket"));
+        }
+        if !headers.has_token("connection", "upgrade") {
+            return Err(HandshakeError::BadHeader("Connection: Upgrade"));
+        }
+        let key = headers.get("sec-websocket-key").map(str::trim).unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(key);
+        if headers.get_all("sec-websocket-key").count() != 1 || decoded.map_or(true, |bytes| bytes.len() != 16) {
+            return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
+        }
+        let version = headers.get("sec-websocket-version").map(str::trim).unwrap_or_default();
+        if version != "13" {
+            return Err(HandshakeError::UnsupportedVersion(version.to_owned()));
+        }
+        let key = key.to_owned();
+        request.websocket = true;
+        Ok((request, Some(key)))
+    }
+}

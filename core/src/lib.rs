@@ -1,0 +1,64 @@
+//! # wsflow: a sans-IO WebSocket engine
+//!
+//! `wsflow` implements RFC 6455 for both roles, including the HTTP/1.1 opening handshake,
+//! as a pure state machine: bytes in, events out, bytes to send pulled out, deadlines
+//! returned. It never touches sockets, clocks, threads or OS randomness, so it runs in any
+//! event loop, under any runtime, and under virtual time in tests.
+//!
+//! The adapter crates `wsflow-blocking`, `wsflow-smol` and `wsflow-tokio` drive it over
+//! real transports. To embed it yourself, follow the run loop:
+//!
+//! 1. feed what you read to `handle_data` (or `handle_eof`),
+//! 2. write everything `poll_transmit` returns,
+//! 3. handle everything `poll_event` returns,
+//! 4. wake up at `poll_timeout` and call `handle_timeout`.
+//!
+//! ```
+//! use std::{sync::Arc, time::Instant};
+//! use wsflow::{Accept, ClientHandshake, ClientRequest, Config, Event, HandshakeEvent, Message, ServerHandshake, Transmit};
+//!
+//! fn pump(from: &mut dyn FnMut() -> Option<Transmit>, wire: &mut Vec<u8>) {
+//!     while let Some(Transmit::Data(bytes)) = from() { wire.extend_from_slice(&bytes) }
+//! }
+//! let (config, now) = (Arc::new(Config::default()), Instant::now());
+//! let request = ClientRequest::new("ws://localhost:9002/chat").unwrap().subprotocol("chat");
+//! let mut client = ClientHandshake::new(&request, config.clone(), now, [7; 32]).unwrap();
+//! let mut server = ServerHandshake::new(config, now);
+//! let mut wire = Vec::new();
+//! pump(&mut || client.poll_transmit(), &mut wire);
+//! server.handle_data(now, &wire);
+//! let Some(HandshakeEvent::Request(req)) = server.poll_event() else { panic!() };
+//! assert_eq!((req.path(), req.subprotocols().next()), ("/chat", Some("chat")));
+//! let mut server = server.accept(now, Accept::new().subprotocol("chat")).unwrap();
+//! wire.clear();
+//! pump(&mut || server.poll_transmit(), &mut wire);
+//! client.handle_data(now, &wire);
+//! assert!(matches!(client.poll_event(), Some(HandshakeEvent::Accepted(_))));
+//! let mut client = client.into_connection(now).unwrap();
+//! client.send_text("hello").unwrap();
+//! wire.clear();
+//! pump(&mut || client.poll_transmit(), &mut wire);
+//! server.handle_data(now, &wire);
+//! assert_eq!(server.poll_event(), Some(Event::Message(Message::text("hello"))));
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod connection;
+mod error;
+mod event;
+pub mod frame;
+mod handshake;
+mod message;
+pub mod utf8;
+
+pub use config::Config;
+pub use connection::{Connection, Role, State};
+pub use error::{HandshakeError, ProtocolError, SendError};
+pub use event::{CloseReason, Closed, Event, Timeout, Transmit};
+pub use handshake::{
+    accept_key, Accept, ClientHandshake, ClientRequest, HandshakeEvent, Headers, Request, Response, ServerHandshake,
+    UrlError,
+};
+pub use message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};

@@ -1,0 +1,1 @@
+//! Cross-crate and interoperability tests for wsflow live in `tests/`.
