@@ -46,6 +46,7 @@
 
 mod config;
 mod connection;
+mod driver;
 mod error;
 mod event;
 pub mod frame;
@@ -55,6 +56,7 @@ pub mod utf8;
 
 pub use config::Config;
 pub use connection::{Connection, Role, State};
+pub use driver::{Decision, Error, SansIo};
 pub use error::{HandshakeError, ProtocolError, SendError};
 pub use event::{CloseReason, Closed, Event, Timeout, Transmit};
 pub use handshake::{

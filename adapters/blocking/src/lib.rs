@@ -1,0 +1,1 @@
+//! wsflow over blocking I/O (work in progress).

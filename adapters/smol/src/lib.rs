@@ -1,0 +1,1 @@
+//! wsflow over smol I/O (work in progress).

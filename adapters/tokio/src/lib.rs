@@ -1,0 +1,1 @@
+//! wsflow over tokio I/O (work in progress).
