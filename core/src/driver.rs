@@ -98,7 +98,12 @@ impl<T: fmt::Display> fmt::Display for Error<T> {
             Self::Url(error) => error.fmt(f),
             Self::Handshake(error) => write!(f, "handshake failed: {error}"),
             Self::Rejected(response) => {
-                write!(f, "server rejected the upgrade: {} {}", response.status(), response.reason())
+                write!(
+                    f,
+                    "server rejected the upgrade: {} {}",
+                    response.status(),
+                    response.reason()
+                )
             }
             Self::Send(error) => error.fmt(f),
             Self::Closed => f.write_str("the connection is closed"),
