@@ -244,9 +244,12 @@ impl ClientHandshake {
     pub fn handle_eof(&mut self, _now: Instant) {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::ReadingBody {
-                response,
+                mut response,
                 remaining: None,
-            } => self.reject(response),
+            } => {
+                response.body = self.buf.split().freeze();
+                self.reject(response);
+            }
             Stage::Reading | Stage::ReadingBody { .. } => self.fail(HandshakeError::UnexpectedEof),
             other => self.stage = other,
         }
