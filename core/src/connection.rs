@@ -728,7 +728,6 @@ impl Connection {
         self.rx = BytesMut::new();
         self.frame = None;
         self.message = None;
-        self.pending_pongs.clear();
     }
 
     fn finish(&mut self, reason: CloseReason) {
@@ -772,7 +771,6 @@ impl Connection {
 
     fn start_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
         self.queue_close_frame(code, reason);
-        self.pending_pongs.clear();
         self.phase = Phase::CloseSent {
             deadline: now + self.config.close_timeout,
         };
