@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -38,8 +38,9 @@ pub enum State {
 
 /// Payloads at least this long are sent by a server as their own chunk, without a copy.
 const ZERO_COPY_MIN: usize = 4096;
-/// Received payloads shorter than this are copied out so they don't pin the read buffer.
-const PIN_COPY_MAX: usize = 4096;
+/// Masked payloads are copied and unmasked in slices this big, so the unmasking pass reads
+/// bytes that the copy just brought into the cache.
+const UNMASK_SLICE: usize = 16 << 10;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
 const MAX_PENDING_PONGS: usize = 16;
 
@@ -71,10 +72,8 @@ struct IncomingFrame {
     fin: bool,
     mask: Option<[u8; 4]>,
     len: usize,
-    /// Payload bytes already taken out of the read buffer.
-    taken: usize,
-    /// Payload bytes at the front of the read buffer, unmasked and validated.
-    ready: usize,
+    /// Payload bytes received so far.
+    received: usize,
 }
 
 /// The data message being received.
@@ -124,8 +123,12 @@ pub struct Connection {
     masks: Option<Box<ChaCha8Rng>>,
     phase: Phase,
 
-    rx: BytesMut,
+    /// The start of a frame header split across reads.
+    partial_header: [u8; MAX_HEADER_LEN],
+    partial_header_len: u8,
     frame: Option<IncomingFrame>,
+    /// The payload of the current frame when it is a control frame or a whole message.
+    frame_payload: BytesMut,
     message: Option<IncomingMessage>,
 
     tx_buf: BytesMut,
@@ -180,8 +183,10 @@ impl Connection {
             config,
             masks,
             phase: Phase::Open,
-            rx: BytesMut::new(),
+            partial_header: [0; MAX_HEADER_LEN],
+            partial_header_len: 0,
             frame: None,
+            frame_payload: BytesMut::new(),
             message: None,
             tx_buf: BytesMut::new(),
             tx_queue: VecDeque::new(),
@@ -239,17 +244,15 @@ impl Connection {
     // ---- inputs ----
 
     /// Feeds bytes read from the transport. Never fails: violations close the connection.
+    ///
+    /// Payload bytes are copied (and unmasked in the same pass) straight into the buffer of
+    /// the message they belong to; nothing else of `data` is kept.
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
         if data.is_empty() || !self.reads_frames() {
             return;
         }
         self.last_received = now;
-        self.rx.extend_from_slice(data);
-        self.process_received(now);
-        if self.rx.is_empty() {
-            // Hold no read buffer while idle.
-            self.rx = BytesMut::new();
-        }
+        self.process_received(now, data);
     }
 
     /// Reports that the transport was closed by the peer (read returned 0).
@@ -474,51 +477,75 @@ impl Connection {
         matches!(self.phase, Phase::Open | Phase::CloseSent { .. })
     }
 
-    fn process_received(&mut self, now: Instant) {
-        while self.reads_frames() {
+    fn process_received(&mut self, now: Instant, mut data: &[u8]) {
+        while !data.is_empty() && self.reads_frames() {
             let mut frame = match self.frame.take() {
                 Some(frame) => frame,
-                None => match FrameHeader::decode(&self.rx) {
-                    Ok(None) => return,
-                    Ok(Some((header, header_len))) => {
-                        self.rx.advance(header_len);
-                        match self.start_frame(header) {
-                            Ok(frame) => frame,
-                            Err(error) => return self.fail(now, error),
-                        }
+                None => {
+                    let header = match self.take_header(&mut data) {
+                        Ok(Some(header)) => header,
+                        Ok(None) => return,
+                        Err(error) => return self.fail(now, error),
+                    };
+                    match self.start_frame(header) {
+                        Ok(frame) => frame,
+                        Err(error) => return self.fail(now, error),
                     }
-                    Err(_) => return self.fail(now, ProtocolError::InvalidLength),
-                },
-            };
-            let unseen = frame.len - frame.taken - frame.ready;
-            let fresh = unseen.min(self.rx.len() - frame.ready);
-            let start = frame.ready;
-            frame.ready += fresh;
-            if let Some(mask) = frame.mask {
-                apply_mask(&mut self.rx[start..frame.ready], mask, frame.taken + start);
-            }
-            let complete = frame.taken + frame.ready == frame.len;
-            let result = if frame.opcode.is_control() {
-                if !complete {
-                    self.frame = Some(frame);
-                    return;
                 }
-                let payload = Bytes::copy_from_slice(&self.rx[..frame.ready]);
-                self.rx.advance(frame.ready);
-                self.on_control_frame(now, frame.opcode, payload)
+            };
+            let take = (frame.len - frame.received).min(data.len());
+            let (chunk, rest) = data.split_at(take);
+            data = rest;
+            let offset = frame.received;
+            frame.received += take;
+            let complete = frame.received == frame.len;
+            let result = if frame.opcode.is_control() {
+                extend_unmasked(&mut self.frame_payload, chunk, frame.mask, offset);
+                if complete {
+                    let payload = self.frame_payload.split().freeze();
+                    self.on_control_frame(now, frame.opcode, payload)
+                } else {
+                    Ok(())
+                }
             } else {
-                self.on_data(&mut frame, start, complete)
+                self.on_data(&frame, chunk, offset, complete)
             };
             if let Err(error) = result {
                 return self.fail(now, error);
             }
             if !complete {
                 self.frame = Some(frame);
-                return;
             }
         }
     }
 
+    /// Decodes the next frame header from `data` (and any start of it kept from the previous
+    /// read), advancing `data` past it. `Ok(None)`: the header is incomplete and kept.
+    fn take_header(&mut self, data: &mut &[u8]) -> Result<Option<FrameHeader>, ProtocolError> {
+        let kept = usize::from(self.partial_header_len);
+        if kept == 0 {
+            if let Some((header, len)) = FrameHeader::decode(data).map_err(|_| ProtocolError::InvalidLength)? {
+                *data = &data[len..];
+                return Ok(Some(header));
+            }
+        }
+        let take = (MAX_HEADER_LEN - kept).min(data.len());
+        self.partial_header[kept..kept + take].copy_from_slice(&data[..take]);
+        let available = &self.partial_header[..kept + take];
+        match FrameHeader::decode(available).map_err(|_| ProtocolError::InvalidLength)? {
+            Some((header, len)) => {
+                self.partial_header_len = 0;
+                *data = &data[len - kept..];
+                Ok(Some(header))
+            }
+            None => {
+                // An incomplete header is shorter than MAX_HEADER_LEN, so all of `data` fit.
+                self.partial_header_len = (kept + take) as u8;
+                *data = &[];
+                Ok(None)
+            }
+        }
+    }
     /// Validates a new frame header against the protocol and the limits, before any payload.
     fn start_frame(&mut self, header: FrameHeader) -> Result<IncomingFrame, ProtocolError> {
         if header.rsv != 0 {
@@ -556,8 +583,7 @@ impl Connection {
             fin: header.fin,
             mask: header.mask,
             len,
-            taken: 0,
-            ready: 0,
+            received: 0,
         })
     }
 
@@ -594,30 +620,30 @@ impl Connection {
         Ok(())
     }
 
-    /// Handles the payload bytes of a data frame that are ready at the front of `rx`
-    /// (`fresh_from..` of them arrived in this call).
-    fn on_data(&mut self, frame: &mut IncomingFrame, fresh_from: usize, complete: bool) -> Result<(), ProtocolError> {
-        let streaming = self.config.streaming;
+    /// Takes `chunk`, the payload bytes of a data frame at `offset` that arrived now.
+    fn on_data(
+        &mut self,
+        frame: &IncomingFrame,
+        chunk: &[u8],
+        offset: usize,
+        complete: bool,
+    ) -> Result<(), ProtocolError> {
         let Some(message) = self.message.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         let ends_message = complete && frame.fin;
-        let single_frame = frame.taken == 0 && message.fragments == 1;
-        if message.kind == MessageKind::Text && (streaming || !ends_message) {
-            // Fail fast on partial text; a message completed here is validated whole below.
-            message
-                .utf8
-                .feed(&self.rx[fresh_from..frame.ready])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        if streaming {
-            if frame.ready == 0 && !ends_message {
+        let text = message.kind == MessageKind::Text;
+        if self.config.streaming {
+            if chunk.is_empty() && !ends_message {
                 return Ok(());
             }
-            let data = take_payload(&mut self.rx, frame.ready);
-            frame.taken += std::mem::take(&mut frame.ready);
-            if ends_message && message.kind == MessageKind::Text {
-                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            let mut data = BytesMut::with_capacity(chunk.len());
+            extend_unmasked(&mut data, chunk, frame.mask, offset);
+            if text {
+                message.utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
+                if ends_message {
+                    message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
             }
             let kind = message.kind;
             if ends_message {
@@ -625,29 +651,38 @@ impl Connection {
             }
             self.events.push_back(Event::Fragment {
                 kind,
-                data,
+                data: data.freeze(),
                 fin: ends_message,
             });
             return Ok(());
         }
-        if !(single_frame && frame.fin) {
-            // Part of a multi-frame message: move it into the reassembly buffer now.
-            message.assembled.extend_from_slice(&self.rx[..frame.ready]);
-            self.rx.advance(frame.ready);
-            frame.taken += std::mem::take(&mut frame.ready);
+        // A message in one frame collects in `frame_payload`, sized to the frame as its bytes
+        // arrive; a fragmented one in its reassembly buffer.
+        let single_frame = frame.fin && message.fragments == 1;
+        let buffer = if single_frame {
+            &mut self.frame_payload
+        } else {
+            &mut message.assembled
+        };
+        let start = buffer.len();
+        if offset == 0 && single_frame {
+            buffer.reserve(chunk.len().max((frame.len - offset).min(UNMASK_SLICE)));
+        }
+        extend_unmasked(buffer, chunk, frame.mask, offset);
+        if text && !ends_message {
+            // Fail fast on partial text; a message completed here is validated whole below.
+            message
+                .utf8
+                .feed(&buffer[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !ends_message {
             return Ok(());
         }
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        let payload = if single_frame && frame.fin {
-            take_payload(&mut self.rx, frame.ready)
-        } else {
-            message.assembled.freeze()
-        };
-        let message = match message.kind {
+        let payload = buffer.split().freeze();
+        let kind = message.kind;
+        self.message = None;
+        let message = match kind {
             MessageKind::Binary => Message::Binary(payload),
             MessageKind::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
         };
@@ -725,7 +760,8 @@ impl Connection {
     }
 
     fn drop_receive_state(&mut self) {
-        self.rx = BytesMut::new();
+        self.partial_header_len = 0;
+        self.frame_payload = BytesMut::new();
         self.frame = None;
         self.message = None;
     }
@@ -853,15 +889,19 @@ impl Connection {
     }
 }
 
-/// Takes `len` bytes off the front of the read buffer: small payloads are copied so that
-/// they do not keep a large read buffer alive; large ones are split off without a copy.
-fn take_payload(rx: &mut BytesMut, len: usize) -> Bytes {
-    if len < PIN_COPY_MAX {
-        let payload = Bytes::copy_from_slice(&rx[..len]);
-        rx.advance(len);
-        payload
-    } else {
-        rx.split_to(len).freeze()
+/// Appends `src` to `dst`, unmasking it when `mask` is set (`offset`: where `src` starts in
+/// the payload). Works in cache-sized slices so the unmasking pass stays in cache.
+fn extend_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
+    let Some(mask) = mask else {
+        return dst.extend_from_slice(src);
+    };
+    dst.reserve(src.len());
+    let mut offset = offset;
+    for slice in src.chunks(UNMASK_SLICE) {
+        let start = dst.len();
+        dst.extend_from_slice(slice);
+        apply_mask(&mut dst[start..], mask, offset);
+        offset += slice.len();
     }
 }
 
