@@ -12,6 +12,8 @@ use wsflow::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 use wsflow::{Config, Connection, Event, Transmit};
 
 const SIZES: [usize; 5] = [16, 125, 1024, 64 << 10, 1 << 20];
+/// The read buffer size the adapters use.
+const READ_SIZE: usize = 64 << 10;
 
 /// About 1 MiB of masked binary frames of `size` payload bytes each (at least one frame).
 fn masked_frames(size: usize) -> (Vec<u8>, usize) {
@@ -44,11 +46,14 @@ fn decode(c: &mut Criterion) {
             let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
             let now = Instant::now();
             b.iter(|| {
-                server.handle_data(now, wire);
+                // As an adapter does: one read buffer's worth at a time, events drained after each.
                 let mut received = 0;
-                while let Some(event) = server.poll_event() {
-                    if let Event::Message(message) = event {
-                        received += message.len();
+                for read in wire.chunks(READ_SIZE) {
+                    server.handle_data(now, read);
+                    while let Some(event) = server.poll_event() {
+                        if let Event::Message(message) = event {
+                            received += message.len();
+                        }
                     }
                 }
                 assert_eq!(received, size * count);

@@ -502,7 +502,7 @@ impl Connection {
             let result = if frame.opcode.is_control() {
                 extend_unmasked(&mut self.frame_payload, chunk, frame.mask, offset);
                 if complete {
-                    let payload = self.frame_payload.split().freeze();
+                    let payload = std::mem::take(&mut self.frame_payload).freeze();
                     self.on_control_frame(now, frame.opcode, payload)
                 } else {
                     Ok(())
@@ -656,9 +656,19 @@ impl Connection {
             });
             return Ok(());
         }
+        let single_frame = frame.fin && message.fragments == 1;
+        if single_frame && offset == 0 && complete {
+            // The whole message arrived at once: one exact allocation, copied and unmasked.
+            let mut payload = chunk.to_vec();
+            if let Some(mask) = frame.mask {
+                apply_mask(&mut payload, mask, 0);
+            }
+            let kind = message.kind;
+            self.message = None;
+            return self.deliver(kind, Bytes::from(payload));
+        }
         // A message in one frame collects in `frame_payload`, sized to the frame as its bytes
         // arrive; a fragmented one in its reassembly buffer.
-        let single_frame = frame.fin && message.fragments == 1;
         let buffer = if single_frame {
             &mut self.frame_payload
         } else {
@@ -679,9 +689,15 @@ impl Connection {
         if !ends_message {
             return Ok(());
         }
-        let payload = buffer.split().freeze();
+        // Taking the whole buffer (not `split`) keeps it a plain vector: no shared header.
+        let payload = std::mem::take(buffer).freeze();
         let kind = message.kind;
         self.message = None;
+        self.deliver(kind, payload)
+    }
+
+    /// Reports a complete message, validating text as a whole.
+    fn deliver(&mut self, kind: MessageKind, payload: Bytes) -> Result<(), ProtocolError> {
         let message = match kind {
             MessageKind::Binary => Message::Binary(payload),
             MessageKind::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
@@ -769,11 +785,11 @@ impl Connection {
     fn finish(&mut self, reason: CloseReason) {
         self.phase = Phase::Done;
         self.drop_receive_state();
-        self.events.push_back(Event::Closed(Closed {
+        self.events.push_back(Event::Closed(Box::new(Closed {
             sent: self.close_sent.clone(),
             received: self.close_received.clone(),
             reason,
-        }));
+        })));
     }
 
     // ---- sending ----

@@ -32,7 +32,8 @@ pub enum Event {
     /// close frame first, the echo is already queued.
     CloseReceived(Option<CloseFrame>),
     /// The connection is over: drop the transport. Always the last event, exactly once.
-    Closed(Closed),
+    /// (Boxed: it is rare, and keeps every other event small.)
+    Closed(Box<Closed>),
 }
 
 /// How a connection ended.

@@ -176,7 +176,9 @@ impl FrameHeader {
 /// Works a 64-bit word at a time in safe code the compiler vectorizes.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut mask = mask;
-    mask.rotate_left(offset % 4);
+    if offset % 4 != 0 {
+        mask.rotate_left(offset % 4);
+    }
     let mask_word = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut words = buf.chunks_exact_mut(8);
     for word in &mut words {
