@@ -41,6 +41,8 @@ const ZERO_COPY_MIN: usize = 4096;
 /// Masked payloads are copied and unmasked in slices this big, so the unmasking pass reads
 /// bytes that the copy just brought into the cache.
 const UNMASK_SLICE: usize = 16 << 10;
+/// Queues larger than this are freed when they drain.
+const IDLE_QUEUE_CAPACITY: usize = 16;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
 const MAX_PENDING_PONGS: usize = 16;
 
@@ -433,15 +435,22 @@ impl Connection {
         let at_frame_start = self.tx_queue.front().is_none_or(|chunk| chunk.starts_frame);
         if at_frame_start {
             if let Some(payload) = self.pending_pongs.pop_front() {
+                if self.pending_pongs.is_empty() {
+                    self.pending_pongs = VecDeque::new();
+                }
                 return Some(Transmit::Data(self.encode_control(OpCode::Pong, &payload)));
             }
         }
         if let Some(chunk) = self.tx_queue.pop_front() {
             self.tx_queued -= chunk.bytes.len();
+            if self.tx_queue.is_empty() && self.tx_queue.capacity() > IDLE_QUEUE_CAPACITY {
+                self.tx_queue = VecDeque::new();
+            }
             return Some(Transmit::Data(chunk.bytes));
         }
         if !self.tx_buf.is_empty() {
-            return Some(Transmit::Data(self.tx_buf.split().freeze()));
+            // Hand the whole buffer over: an idle connection keeps no send buffer.
+            return Some(Transmit::Data(std::mem::take(&mut self.tx_buf).freeze()));
         }
         if self.shutdown_queued {
             self.shutdown_queued = false;
@@ -453,7 +462,12 @@ impl Connection {
     /// The next event, or `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > IDLE_QUEUE_CAPACITY {
+            // After a burst, give the queue's memory back.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.

@@ -1,0 +1,69 @@
+//! Heap held by idle connections, measured with a counting allocator (this test binary only).
+
+mod support;
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::Instant;
+
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use support::*;
+use wsflow::frame::OpCode;
+use wsflow::{Config, Connection};
+
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes currently allocated on the heap.
+fn live() -> isize {
+    let stats = ALLOCATOR.stats();
+    // Reallocations are already counted in both totals.
+    stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+}
+
+/// A plain `main` (no test harness): the counter is global, so nothing else may run beside it.
+fn main() {
+    let config = Arc::new(Config::default());
+    let now = Instant::now();
+
+    // A burst of traffic, to be fully drained before the connection idles.
+    let mut input = Vec::new();
+    for i in 0..1000u32 {
+        input.extend(client_frame(OpCode::Binary, true, &i.to_be_bytes()));
+        input.extend(client_frame(OpCode::Ping, true, b"p"));
+    }
+    input.extend(client_frame(OpCode::Text, false, &[b'a'; 3000]));
+    let end = client_frame(OpCode::Continuation, true, b"end");
+
+    let before = live();
+    let mut server = Connection::server(config.clone(), now);
+    assert_eq!(live() - before, 0, "a new server connection allocates nothing");
+    server.handle_data(now, &input);
+    for _ in 0..10 {
+        server.send_binary(vec![1u8; 100]).unwrap();
+    }
+    drop(drain_events(&mut server));
+    drop(drain_transmits(&mut server));
+    let server_idle = live() - before;
+    // The unfinished text message (3000 bytes) is the only thing legitimately held.
+    assert!(server_idle <= 3000 + 64, "idle server holds {server_idle} bytes");
+    server.handle_data(now, &end);
+    drop(drain_events(&mut server));
+    let server_idle = live() - before;
+    // Only the small event queue (kept below 16 entries to avoid churn) remains.
+    assert!(server_idle <= 16 * 48, "idle server holds {server_idle} bytes after the message completed");
+
+    let before = live();
+    let mut client = Connection::client(config, now, [5; 32]);
+    client.send_text("hello").unwrap();
+    drop(drain_transmits(&mut client));
+    let client_idle = live() - before;
+    assert!(client_idle <= 400, "idle client holds {client_idle} bytes (the mask generator)");
+    println!(
+        "heap held while idle: server {server_idle} B, client {client_idle} B; Connection struct {} B",
+        std::mem::size_of::<Connection>()
+    );
+    drop(server);
+    drop(client);
+    println!("memory: 1 passed, 0 failed");
+}
