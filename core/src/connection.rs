@@ -49,6 +49,11 @@ const MAX_PENDING_PONGS: usize = 16;
 #[derive(Clone, Debug)]
 enum Phase {
     Open,
+    /// The peer's close frame arrived (at `since`); the echo goes out once the application
+    /// has pulled [`Event::CloseReceived`], so it can still answer the messages before it.
+    CloseReceived {
+        since: Instant,
+    },
     /// We sent a close frame and wait for the peer's.
     CloseSent {
         deadline: Instant,
@@ -114,10 +119,11 @@ struct OutgoingMessage {
 /// - outputs (`poll_*`): [`poll_transmit`](Self::poll_transmit),
 ///   [`poll_event`](Self::poll_event), [`poll_timeout`](Self::poll_timeout).
 ///
-/// **The contract:** after any input or command, drain `poll_transmit` (write the bytes in
-/// order; on [`Transmit::Shutdown`] shut down the write side) and `poll_event` until both
-/// return `None`, then arm a timer for `poll_timeout`. Commands issued while draining are
-/// fine. A peer's violation is never an `Err`: it queues a close frame with the right code
+/// **The contract:** after any input or command, drain `poll_event` and then
+/// `poll_transmit` (write the bytes in order; on [`Transmit::Shutdown`] shut down the write
+/// side), then arm a timer for `poll_timeout`. Commands issued while draining events are
+/// fine, and pulling [`Event::CloseReceived`] queues the close echo, so messages that
+/// arrived before the peer's close frame can still be answered. A peer's violation is never an `Err`: it queues a close frame with the right code
 /// and ends in [`Event::Closed`] with [`CloseReason::Failed`].
 pub struct Connection {
     role: Role,
@@ -227,7 +233,10 @@ impl Connection {
     pub fn state(&self) -> State {
         match self.phase {
             Phase::Open => State::Open,
-            Phase::CloseSent { .. } | Phase::AwaitingEof { .. } | Phase::Draining { .. } => State::Closing,
+            Phase::CloseReceived { .. }
+            | Phase::CloseSent { .. }
+            | Phase::AwaitingEof { .. }
+            | Phase::Draining { .. } => State::Closing,
             Phase::Done => State::Closed,
         }
     }
@@ -240,7 +249,7 @@ impl Connection {
 
     /// Whether data may still be sent (no close frame sent yet).
     pub fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Open)
+        matches!(self.phase, Phase::Open | Phase::CloseReceived { .. })
     }
 
     // ---- inputs ----
@@ -260,7 +269,7 @@ impl Connection {
     /// Reports that the transport was closed by the peer (read returned 0).
     pub fn handle_eof(&mut self, _now: Instant) {
         match std::mem::replace(&mut self.phase, Phase::Done) {
-            Phase::Open | Phase::CloseSent { .. } => {
+            Phase::Open | Phase::CloseReceived { .. } | Phase::CloseSent { .. } => {
                 self.queue_shutdown();
                 self.finish(CloseReason::Eof);
             }
@@ -423,7 +432,13 @@ impl Connection {
         if reason.len() > CloseFrame::MAX_REASON_LEN {
             return Err(SendError::CloseReasonTooLong(reason.len()));
         }
-        self.start_close(now, code, reason);
+        if let Phase::CloseReceived { since } = self.phase {
+            // The application answers the peer's close with its own code.
+            self.queue_close_frame(code, reason);
+            self.handshake_complete(since);
+        } else {
+            self.start_close(now, code, reason);
+        }
         Ok(())
     }
 
@@ -463,6 +478,10 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
+        if let (Some(Event::CloseReceived(_)), Phase::CloseReceived { since }) = (&event, &self.phase) {
+            let since = *since;
+            self.echo_close(since);
+        }
         if self.events.is_empty() && self.events.capacity() > IDLE_QUEUE_CAPACITY {
             // After a burst, give the queue's memory back.
             self.events = VecDeque::new();
@@ -481,7 +500,8 @@ impl Connection {
             Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(*deadline)
             }
-            Phase::Done => None,
+            // Waiting for the application to pull `CloseReceived`: no timer of ours runs.
+            Phase::CloseReceived { .. } | Phase::Done => None,
         }
     }
 
@@ -745,15 +765,22 @@ impl Connection {
 
     fn on_close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
         self.close_received.clone_from(&frame);
-        self.events.push_back(Event::CloseReceived(frame.clone()));
-        if matches!(self.phase, Phase::Open) {
-            // Echo the status code (§5.5.1); an empty close answers an empty close.
-            match frame {
-                Some(frame) => self.queue_close_frame(frame.code, ""),
-                None => self.queue_frame(OpCode::Close, true, &Bytes::new()),
-            }
+        self.events.push_back(Event::CloseReceived(frame));
+        self.drop_receive_state();
+        match self.phase {
+            Phase::Open => self.phase = Phase::CloseReceived { since: now },
+            _ => self.handshake_complete(now),
         }
-        self.handshake_complete(now);
+    }
+
+    /// Answers the peer's close frame: echoes its status code (§5.5.1), or an empty close
+    /// for an empty one.
+    fn echo_close(&mut self, since: Instant) {
+        match self.close_received.as_ref().map(|frame| frame.code) {
+            Some(code) => self.queue_close_frame(code, ""),
+            None => self.queue_frame(OpCode::Close, true, &Bytes::new()),
+        }
+        self.handshake_complete(since);
     }
 
     fn handshake_complete(&mut self, now: Instant) {

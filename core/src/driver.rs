@@ -62,13 +62,28 @@ impl ServerHandshake {
     /// Carries out `decision`: `Some(connection)` when accepted, `None` when answered
     /// with a response (drain [`poll_transmit`](Self::poll_transmit), then close).
     ///
+    /// Accepting a plain HTTP request answers it with 426 Upgrade Required. When the
+    /// decision cannot be carried out (say, a subprotocol the client did not offer), the
+    /// client gets a 500 response and the error is returned.
+    ///
     /// # Errors
     /// As [`accept`](Self::accept) and [`respond`](Self::respond).
     pub fn decide(&mut self, now: Instant, decision: Decision) -> Result<Option<Connection>, SendError> {
-        match decision {
+        let result = match decision {
+            Decision::Accept(_) if self.pending_request_is_plain_http() => {
+                let upgrade_required = Response::new(426)
+                    .with_header("Upgrade", "websocket")
+                    .with_header("Sec-WebSocket-Version", "13")
+                    .with_body("this endpoint speaks WebSocket\n");
+                self.respond(&upgrade_required).map(|()| None)
+            }
             Decision::Accept(accept) => self.accept(now, accept).map(Some),
             Decision::Respond(response) => self.respond(&response).map(|()| None),
+        };
+        if let Err(SendError::SubprotocolNotOffered(_) | SendError::InvalidHeader(_)) = &result {
+            let _ = self.respond(&Response::new(500).with_body("the server could not complete the upgrade\n"));
         }
+        result
     }
 }
 

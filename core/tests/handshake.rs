@@ -420,3 +420,23 @@ fn client_rejects_invalid_urls_and_headers() {
         Err(SendError::InvalidHeader(_))
     ));
 }
+
+#[test]
+fn decide_answers_plain_http_accepts_with_426_and_bad_decisions_with_500() {
+    let (mut server, _, _, _) = serve(Config::default(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(server
+        .decide(Instant::now(), wsflow::Decision::Accept(Accept::new()))
+        .unwrap()
+        .is_none());
+    let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
+    assert!(text.starts_with("HTTP/1.1 426 ") && text.contains("Upgrade: websocket\r\n") && shutdown);
+
+    let (mut server, _, _, _) = serve(Config::default(), upgrade_request("").as_bytes());
+    let decision = wsflow::Decision::Accept(Accept::new().subprotocol("never-offered"));
+    assert!(matches!(
+        server.decide(Instant::now(), decision),
+        Err(SendError::SubprotocolNotOffered(_))
+    ));
+    let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
+    assert!(text.starts_with("HTTP/1.1 500 ") && shutdown);
+}

@@ -51,14 +51,20 @@ fn main() {
     drop(drain_events(&mut server));
     let server_idle = live() - before;
     // Only the small event queue (kept below 16 entries to avoid churn) remains.
-    assert!(server_idle <= 16 * 48, "idle server holds {server_idle} bytes after the message completed");
+    assert!(
+        server_idle <= 16 * 48,
+        "idle server holds {server_idle} bytes after the message completed"
+    );
 
     let before = live();
     let mut client = Connection::client(config, now, [5; 32]);
     client.send_text("hello").unwrap();
     drop(drain_transmits(&mut client));
     let client_idle = live() - before;
-    assert!(client_idle <= 400, "idle client holds {client_idle} bytes (the mask generator)");
+    assert!(
+        client_idle <= 400,
+        "idle client holds {client_idle} bytes (the mask generator)"
+    );
     println!(
         "heap held while idle: server {server_idle} B, client {client_idle} B; Connection struct {} B",
         std::mem::size_of::<Connection>()

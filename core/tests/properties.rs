@@ -80,10 +80,10 @@ fn run_server(config: &Config, input: &[u8], cuts: &[usize]) -> (Vec<Event>, Vec
         let cut = cut.clamp(start, input.len());
         server.handle_data(now, &input[start..cut]);
         start = cut;
+        events.extend(drain_events(&mut server));
         let out = drain_transmits(&mut server);
         output.extend(out.bytes);
         shutdown |= out.shutdown;
-        events.extend(drain_events(&mut server));
     }
     server.handle_eof(now);
     let out = drain_transmits(&mut server);

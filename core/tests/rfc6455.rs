@@ -527,3 +527,41 @@ fn buffered_amount_counts_queued_bytes() {
     let _ = drain_transmits(&mut server);
     assert_eq!(server.buffered_amount(), 0);
 }
+
+#[test]
+fn s5_5_1_messages_before_a_close_can_still_be_answered() {
+    let mut input = client_frame(OpCode::Text, true, b"question");
+    input.extend(client_frame(OpCode::Close, true, &1000u16.to_be_bytes()));
+    let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    server.handle_data(Instant::now(), &input);
+    assert_eq!(server.poll_event(), Some(Event::Message(Message::text("question"))));
+    server.send_text("answer").unwrap();
+    assert!(matches!(server.poll_event(), Some(Event::CloseReceived(Some(_)))));
+    assert_eq!(
+        server.send_text("too late"),
+        Err(SendError::Closed),
+        "the echo is queued now"
+    );
+    let frames = decode_frames(&drain_transmits(&mut server).bytes);
+    let shape: Vec<_> = frames.iter().map(|f| (f.opcode, f.close_code())).collect();
+    assert_eq!(shape, vec![(OpCode::Text, None), (OpCode::Close, Some(1000))]);
+}
+
+#[test]
+fn s5_5_1_application_may_answer_a_close_with_its_own_code() {
+    let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    server.handle_data(
+        Instant::now(),
+        &client_frame(OpCode::Close, true, &1001u16.to_be_bytes()),
+    );
+    // Before pulling CloseReceived, the application closes with its own code.
+    server.close(Instant::now(), CloseCode::new(4000), "done").unwrap();
+    let frames = decode_frames(&drain_transmits(&mut server).bytes);
+    assert_eq!(
+        frames.iter().filter(|f| f.opcode == OpCode::Close).count(),
+        1,
+        "one close frame only"
+    );
+    assert_eq!(frames[0].close_code(), Some(4000));
+    assert!(matches!(server.poll_event(), Some(Event::CloseReceived(_))));
+}

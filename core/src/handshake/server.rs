@@ -201,6 +201,11 @@ impl ServerHandshake {
         Ok(())
     }
 
+    /// Whether a plain HTTP (non-upgrade) request is waiting for a decision.
+    pub(crate) fn pending_request_is_plain_http(&self) -> bool {
+        matches!(self.stage, Stage::Deciding { key: None, .. })
+    }
+
     fn finish_with(&mut self, response: Bytes) {
         self.stage = Stage::Finished;
         self.buf = BytesMut::new();

@@ -112,8 +112,9 @@ pub fn drain_events(connection: &mut Connection) -> Vec<Event> {
 pub fn server_fed(config: Config, input: &[u8]) -> (Vec<Event>, Output, Connection) {
     let mut server = Connection::server(Arc::new(config), Instant::now());
     server.handle_data(Instant::now(), input);
-    let output = drain_transmits(&mut server);
-    (drain_events(&mut server), output, server)
+    // Events first: pulling `CloseReceived` queues the close echo.
+    let events = drain_events(&mut server);
+    (events, drain_transmits(&mut server), server)
 }
 
 /// The close event at the end of `events`.
@@ -178,14 +179,14 @@ impl Pair {
 
     /// Collects outputs into the in-flight buffers and events into the event lists.
     pub fn collect(&mut self) {
+        self.client_events.extend(drain_events(&mut self.client));
+        self.server_events.extend(drain_events(&mut self.server));
         let out = drain_transmits(&mut self.client);
         self.to_server.extend_from_slice(&out.bytes);
         self.client_shut |= out.shutdown;
         let out = drain_transmits(&mut self.server);
         self.to_client.extend_from_slice(&out.bytes);
         self.server_shut |= out.shutdown;
-        self.client_events.extend(drain_events(&mut self.client));
-        self.server_events.extend(drain_events(&mut self.server));
     }
 
     /// Delivers everything in flight once (and a shutdown as EOF). Returns whether anything moved.
