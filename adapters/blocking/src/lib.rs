@@ -1,1 +1,63 @@
-//! wsflow over blocking I/O (work in progress).
+//! # wsflow-blocking: WebSockets over blocking std I/O
+//!
+//! Drives the sans-IO [`wsflow`] core over any blocking stream implementing [`Transport`]
+//! (`TcpStream`, `UnixStream`, rustls streams with the `rustls` feature). One thread per
+//! connection, or two with [`WebSocket::split`]. The core's timers (keepalive, pong, close
+//! and handshake timeouts) run through the socket's read timeout.
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use std::thread;
+//!
+//! // An echo server, a thread per connection.
+//! let listener = TcpListener::bind("127.0.0.1:9002")?;
+//! thread::spawn(move || {
+//!     for stream in listener.incoming().flatten() {
+//!         thread::spawn(move || -> Result<(), wsflow_blocking::Error> {
+//!             let mut ws = wsflow_blocking::accept(stream)?;
+//!             while let Some(message) = ws.recv_message()? {
+//!                 ws.send(message)?;
+//!             }
+//!             Ok(())
+//!         });
+//!     }
+//! });
+//!
+//! // A client.
+//! let (mut ws, _response) = wsflow_blocking::connect("ws://127.0.0.1:9002/")?;
+//! ws.send_text("hello")?;
+//! assert_eq!(ws.recv_message()?, Some(wsflow_blocking::Message::text("hello")));
+//! ws.close(wsflow_blocking::CloseCode::NORMAL, "bye")?;
+//! while ws.recv()?.is_some() {}
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Features: `rustls` enables `wss://` in [`connect`] (webpki-roots by default, or
+//! [`ClientBuilder::tls_config`]) and [`tls_accept`] for servers.
+#![forbid(unsafe_code)]
+
+mod client;
+mod pump;
+mod server;
+mod split;
+#[cfg(feature = "rustls")]
+mod tls;
+mod transport;
+mod websocket;
+
+pub use wsflow;
+pub use wsflow::{
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Event, Message, MessageKind, Request,
+    Response, Utf8Bytes,
+};
+
+pub use client::{connect, ClientBuilder};
+pub use server::{accept, accept_with, Accepted};
+pub use split::{WsReceiver, WsSender};
+#[cfg(feature = "rustls")]
+pub use tls::{tls_accept, TlsServerStream};
+pub use transport::{MaybeTlsStream, Transport};
+pub use websocket::{WebSocket, DEFAULT_HIGH_WATER_MARK};
+
+/// Everything that can go wrong: the core's error over `std::io::Error`.
+pub type Error = wsflow::Error<std::io::Error>;

@@ -1,0 +1,70 @@
+//! Echoes every message back, a thread per connection (the Autobahn test server).
+//!
+//! `echo-server [ADDR]` (default 127.0.0.1:9002). A text message `stop-listening` stops
+//! accepting new connections; the process exits when the current ones are done.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use wsflow_blocking::{accept, Error, Message};
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".to_owned());
+    let listener = TcpListener::bind(&addr)?;
+    let local = listener.local_addr()?;
+    println!("echo-server listening on ws://{local}/");
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut connections = Vec::new();
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                eprintln!("accept failed: {error}");
+                continue;
+            }
+        };
+        let stopping = stopping.clone();
+        connections.retain(|connection: &thread::JoinHandle<()>| !connection.is_finished());
+        connections.push(thread::spawn(move || {
+            if let Err(error) = echo(stream, &stopping, local) {
+                eprintln!("connection failed: {error}");
+            }
+        }));
+    }
+    println!("stopped listening; waiting for {} connection(s)", connections.len());
+    for connection in connections {
+        let _ = connection.join();
+    }
+    Ok(())
+}
+
+fn echo(stream: TcpStream, stopping: &AtomicBool, local: SocketAddr) -> Result<(), Error> {
+    stream.set_nodelay(true)?;
+    let mut ws = accept(stream)?;
+    while let Some(message) = ws.recv_message()? {
+        if matches!(&message, Message::Text(text) if text.as_str() == "stop-listening") {
+            println!("stop-listening received");
+            stopping.store(true, Ordering::SeqCst);
+            wake_listener(local);
+        }
+        match ws.send(message) {
+            // The peer's close frame came in the same read: the core already answered it.
+            Err(Error::Send(_)) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Unblocks `accept` with a connection of our own, so the loop sees the flag.
+fn wake_listener(mut local: SocketAddr) {
+    if local.ip().is_unspecified() {
+        local.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    let _ = TcpStream::connect(local);
+}

@@ -1,0 +1,190 @@
+//! The one drive loop, in pieces every state machine shares: [`Outbox`] writes what the
+//! core transmits, [`Inbox`] reads with the core's deadline as the socket timeout and
+//! feeds what it read (or the timeout) back.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use wsflow::{SansIo, Transmit};
+
+use crate::transport::Transport;
+use crate::Error;
+
+/// Bytes read at a time. Held for the connection's life: the thread blocks in `read` on it.
+const READ_BUFFER_SIZE: usize = 16 << 10;
+/// Most chunks handed to one `write_vectored`.
+const MAX_SLICES: usize = 64;
+/// A read that gave up at least this close to its timeout timed out (kernels never wake
+/// early); one that gave up sooner hit a non-blocking socket.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// Outgoing bytes pulled from the core and not yet written, and whether the write side
+/// must be shut down after them.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    chunks: VecDeque<Bytes>,
+    queued: usize,
+    shutdown: bool,
+}
+
+impl Outbox {
+    /// Bytes waiting to be written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether nothing (not even a shutdown) is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && !self.shutdown
+    }
+
+    /// Moves everything the core wants to transmit in here.
+    pub(crate) fn pull(&mut self, core: &mut impl SansIo) {
+        while let Some(transmit) = core.poll_transmit() {
+            match transmit {
+                Transmit::Data(bytes) => {
+                    self.queued += bytes.len();
+                    self.chunks.push_back(bytes);
+                }
+                Transmit::Shutdown => self.shutdown = true,
+            }
+        }
+    }
+
+    /// Writes everything, several chunks per system call, then shuts down if asked.
+    /// On error (`WouldBlock` on a non-blocking socket) what is left stays queued.
+    pub(crate) fn write_to(&mut self, stream: &mut impl Transport) -> io::Result<()> {
+        while !self.chunks.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self.chunks.iter().take(MAX_SLICES).map(|c| IoSlice::new(c)).collect();
+            let written = match stream.write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => written,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => 0,
+                Err(error) => return Err(error),
+            };
+            self.consume(written);
+        }
+        stream.flush()?;
+        if std::mem::take(&mut self.shutdown) {
+            stream.shutdown_write()?;
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.queued -= written;
+        while let Some(front) = self.chunks.front_mut() {
+            if written < front.len() {
+                front.advance(written);
+                return;
+            }
+            written -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+}
+
+/// What one read brought.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Input {
+    /// This many bytes at the front of the read buffer.
+    Data(usize),
+    /// The peer closed the stream.
+    Eof,
+    /// The wait ended without data: check the timers.
+    Timer,
+}
+
+/// The reusable read buffer, and the read timeout last set on the stream.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    buf: Box<[u8]>,
+    timeout_set: bool,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: vec![0; READ_BUFFER_SIZE].into_boxed_slice(),
+            timeout_set: true,
+        }
+    }
+
+    /// Reads once, waiting until `deadline` at most (and at most `max_wait`).
+    ///
+    /// # Errors
+    /// The stream's errors; `WouldBlock` when a non-blocking stream has nothing.
+    pub(crate) fn read(
+        &mut self,
+        stream: &mut impl Transport,
+        deadline: Option<Instant>,
+        max_wait: Option<Duration>,
+    ) -> io::Result<Input> {
+        let started = Instant::now();
+        let until_deadline = deadline.map(|deadline| deadline.saturating_duration_since(started));
+        let wait = match (until_deadline, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if wait == Some(Duration::ZERO) {
+            return Ok(Input::Timer);
+        }
+        if wait.is_some() || self.timeout_set {
+            stream.set_read_timeout(wait)?;
+            self.timeout_set = wait.is_some();
+        }
+        match stream.read(&mut self.buf) {
+            Ok(0) => Ok(Input::Eof),
+            Ok(read) => Ok(Input::Data(read)),
+            // TLS without close_notify.
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(Input::Timer),
+            Err(error)
+                if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+                    && wait.is_some_and(|wait| started.elapsed() + TIMER_SLACK >= wait) =>
+            {
+                Ok(Input::Timer)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Hands `input` to the state machine.
+    pub(crate) fn feed(&self, core: &mut impl SansIo, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Data(read) => core.handle_data(now, &self.buf[..read]),
+            Input::Eof => core.handle_eof(now),
+            Input::Timer => core.handle_timeout(now),
+        }
+    }
+}
+
+/// Runs a handshake until it reports an event: writes its transmits, reads with its
+/// deadline, feeds it. Transmits queued with the event (an error response, a shutdown)
+/// are written before returning, as far as the stream takes them.
+///
+/// # Errors
+/// Transport errors.
+pub(crate) fn drive_handshake<H: SansIo, E>(
+    handshake: &mut H,
+    stream: &mut impl Transport,
+    inbox: &mut Inbox,
+    poll_event: impl Fn(&mut H) -> Option<E>,
+) -> Result<E, Error> {
+    let mut outbox = Outbox::default();
+    loop {
+        outbox.pull(handshake);
+        outbox.write_to(stream)?;
+        if let Some(event) = poll_event(handshake) {
+            outbox.pull(handshake);
+            // The event says more than a failure to deliver its response would.
+            let _ = outbox.write_to(stream);
+            return Ok(event);
+        }
+        let input = inbox.read(stream, handshake.poll_timeout(), None)?;
+        inbox.feed(handshake, input);
+    }
+}

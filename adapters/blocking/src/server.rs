@@ -1,0 +1,80 @@
+//! The server side: [`accept`] and [`accept_with`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wsflow::{Accept, Config, Decision, HandshakeError, HandshakeEvent, Request, ServerHandshake};
+
+use crate::pump::{drive_handshake, Inbox, Outbox};
+use crate::transport::Transport;
+use crate::{Error, WebSocket};
+
+/// What [`accept_with`] did with a request.
+#[derive(Debug)]
+// Returned once per connection and destructured at once: boxing would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Accepted<S> {
+    /// Upgraded: the connection, and the request it came with.
+    WebSocket(WebSocket<S>, Request),
+    /// Answered with the hook's HTTP response (a rejection, or a page for a plain HTTP
+    /// request); the stream was shut down.
+    Responded(Request),
+}
+
+/// Accepts any WebSocket upgrade on `stream` with the default configuration, without a
+/// subprotocol. A plain HTTP request is answered with 426 Upgrade Required.
+///
+/// # Errors
+/// As [`accept_with`]; [`Error::Handshake`](wsflow::Error::Handshake) for a plain request.
+pub fn accept<S: Transport>(stream: S) -> Result<WebSocket<S>, Error> {
+    match accept_with(stream, Arc::default(), |_| Decision::Accept(Accept::new()))? {
+        Accepted::WebSocket(websocket, _) => Ok(websocket),
+        Accepted::Responded(_) => Err(Error::Handshake(HandshakeError::BadHeader("Upgrade: websocket"))),
+    }
+}
+
+/// Reads a request on `stream` (within [`Config::handshake_timeout`]) and lets `hook`
+/// decide: accept (with a subprotocol, extra headers) or answer with an HTTP response.
+///
+/// ```no_run
+/// use wsflow_blocking::{accept_with, Accept, Accepted, Decision, Response};
+/// let listener = std::net::TcpListener::bind("127.0.0.1:9002")?;
+/// let (stream, _) = listener.accept()?;
+/// let accepted = accept_with(stream, Default::default(), |request| match request.path() {
+///     "/chat" if request.is_websocket() => Decision::Accept(Accept::new().subprotocol("chat")),
+///     _ => Decision::Respond(Response::new(404).with_body("not found")),
+/// })?;
+/// if let Accepted::WebSocket(mut ws, _request) = accepted {
+///     ws.send_text("welcome")?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Transport errors; [`Error::Handshake`](wsflow::Error::Handshake) for a malformed request
+/// (answered with the matching HTTP error), a timeout or an early EOF;
+/// [`Error::Send`](wsflow::Error::Send) when the hook's decision is invalid (e.g. a
+/// subprotocol the client did not offer), after answering 500.
+pub fn accept_with<S: Transport>(
+    mut stream: S,
+    config: Arc<Config>,
+    hook: impl FnOnce(&Request) -> Decision,
+) -> Result<Accepted<S>, Error> {
+    let mut handshake = ServerHandshake::new(config, Instant::now());
+    let mut inbox = Inbox::new();
+    let request = match drive_handshake(&mut handshake, &mut stream, &mut inbox, ServerHandshake::poll_event)? {
+        HandshakeEvent::Request(request) => request,
+        HandshakeEvent::Failed(error) => return Err(Error::Handshake(error)),
+        _ => unreachable!("a server handshake reports only Request or Failed"),
+    };
+    let decided = handshake.decide(Instant::now(), hook(&request));
+    if let Ok(Some(conn)) = decided {
+        return Ok(Accepted::WebSocket(WebSocket::start(stream, conn, inbox)?, request));
+    }
+    // A response (the hook's, or the core's 500 for a decision it could not carry out).
+    let mut outbox = Outbox::default();
+    outbox.pull(&mut handshake);
+    outbox.write_to(&mut stream)?;
+    decided?;
+    Ok(Accepted::Responded(request))
+}

@@ -1,0 +1,351 @@
+//! [`WebSocket`]: an open connection over a blocking stream, and the send and receive
+//! logic it shares with the split halves.
+
+use std::io;
+use std::ops::DerefMut;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wsflow::{Closed, Config, Connection, Event, Message, SendError};
+
+use crate::pump::{Inbox, Input, Outbox};
+use crate::split::{WsReceiver, WsSender};
+use crate::transport::Transport;
+use crate::Error;
+
+/// The default high-water mark for non-blocking sends: 1 MiB.
+pub const DEFAULT_HIGH_WATER_MARK: usize = 1 << 20;
+
+/// The connection state both halves share: the core, what was pulled out of it but not
+/// yet written, and how it ended.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) conn: Connection,
+    pub(crate) outbox: Outbox,
+    pub(crate) closed: Option<Closed>,
+}
+
+impl Core {
+    fn next_event(&mut self) -> Option<Event> {
+        let event = self.conn.poll_event()?;
+        if let Event::Closed(closed) = &event {
+            self.closed = Some(Closed::clone(closed));
+        }
+        Some(event)
+    }
+
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.conn.buffered_amount() + self.outbox.queued()
+    }
+}
+
+/// Access to the core and the writing side, shared by [`WebSocket`] and the split halves.
+pub(crate) trait Endpoint {
+    /// The core (locked, for a half).
+    fn core(&mut self) -> impl DerefMut<Target = Core> + '_;
+    /// Writes what the core has queued.
+    fn write_queued(&mut self) -> Result<(), Error>;
+}
+
+/// An endpoint that sends.
+pub(crate) trait Sending: Endpoint {
+    fn high_water_mark(&self) -> usize;
+}
+
+/// An endpoint that reads.
+pub(crate) trait Receiving: Endpoint {
+    /// Reads once, until `deadline` at most.
+    fn read(&mut self, deadline: Option<Instant>) -> io::Result<Input>;
+    /// Feeds what was read to the core.
+    fn feed(&mut self, input: Input);
+}
+
+fn is_would_block(error: &Error) -> bool {
+    matches!(error, Error::Transport(error) if error.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Runs a command on the core, then writes through. On a non-blocking stream, a full
+/// socket is an error only once the queue passes the high-water mark.
+pub(crate) fn command(
+    endpoint: &mut impl Sending,
+    command: impl FnOnce(&mut Connection, Instant) -> Result<(), SendError>,
+) -> Result<(), Error> {
+    command(&mut endpoint.core().conn, Instant::now())?;
+    match endpoint.write_queued() {
+        Err(error) if is_would_block(&error) => {
+            let mark = endpoint.high_water_mark();
+            let buffered = endpoint.core().buffered_amount();
+            if buffered > mark {
+                Err(error)
+            } else {
+                Ok(())
+            }
+        }
+        other => other,
+    }
+}
+
+/// The receive loop: hand out queued events; otherwise read, feed the core, and write
+/// what it queued in response (pongs, close echoes, keepalive pings) before the events go
+/// out.
+pub(crate) fn recv_event(endpoint: &mut impl Receiving) -> Result<Option<Event>, Error> {
+    loop {
+        let deadline = {
+            let mut core = endpoint.core();
+            if let Some(event) = core.next_event() {
+                return Ok(Some(event));
+            }
+            if core.closed.is_some() {
+                return Ok(None);
+            }
+            core.conn.poll_timeout()
+        };
+        let input = endpoint.read(deadline)?;
+        endpoint.feed(input);
+        match endpoint.write_queued() {
+            // Non-blocking and the socket is full: retried after the next read.
+            Err(error) if is_would_block(&error) => {}
+            other => other?,
+        }
+    }
+}
+
+/// [`recv_event`] without control events and fragments.
+pub(crate) fn recv_message(endpoint: &mut impl Receiving) -> Result<Option<Message>, Error> {
+    while let Some(event) = recv_event(endpoint)? {
+        if let Event::Message(message) = event {
+            return Ok(Some(message));
+        }
+    }
+    Ok(None)
+}
+
+/// The sending methods of [`WebSocket`] and [`WsSender`].
+macro_rules! sending_methods {
+    () => {
+        /// Sends a message. Blocks until it is written; on a non-blocking stream, see
+        /// [`flush`](Self::flush).
+        ///
+        /// # Errors
+        /// [`Error::Send`](crate::Error) when the connection cannot send (e.g. after
+        /// `close`); transport errors; `WouldBlock` (non-blocking stream) when the queue
+        /// passed the high-water mark: the message *is* queued; call `flush` until it
+        /// succeeds before sending more.
+        pub fn send(&mut self, message: wsflow::Message) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send(message))
+        }
+
+        /// Sends a text message, as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_text(&mut self, text: impl Into<wsflow::Utf8Bytes>) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_text(text))
+        }
+
+        /// Sends a binary message, as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_binary(&mut self, data: impl Into<bytes::Bytes>) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_binary(data))
+        }
+
+        /// Sends one fragment of a message; `fin` ends it. Text fragments may split code
+        /// points, but the whole message must be UTF-8.
+        ///
+        /// # Errors
+        /// As [`send`](Self::send); [`SendError::FragmentInProgress`](wsflow::SendError)
+        /// or [`SendError::InvalidUtf8`](wsflow::SendError) from the core.
+        pub fn send_fragment(
+            &mut self,
+            kind: wsflow::MessageKind,
+            data: bytes::Bytes,
+            fin: bool,
+        ) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_fragment(kind, data, fin))
+        }
+
+        /// Sends a ping (at most 125 bytes); the pong arrives as [`Event::Pong`](wsflow::Event).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn ping(&mut self, payload: bytes::Bytes) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.ping(payload))
+        }
+
+        /// Starts the closing handshake. Keep receiving until `recv` returns `None` (the
+        /// [`Closed`](wsflow::Closed) event comes first) to finish it; the core gives up
+        /// after [`Config::close_timeout`](wsflow::Config::close_timeout).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send); the core refuses codes that may not be sent and
+        /// reasons over 123 bytes.
+        pub fn close(&mut self, code: wsflow::CloseCode, reason: &str) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, now| conn.close(now, code, reason))
+        }
+
+        /// Writes everything queued. On a non-blocking stream, returns `WouldBlock` while
+        /// the socket is full: call again when it is writable.
+        ///
+        /// # Errors
+        /// Transport errors.
+        pub fn flush(&mut self) -> Result<(), crate::Error> {
+            crate::websocket::Endpoint::write_queued(self)
+        }
+    };
+}
+
+/// The receiving methods of [`WebSocket`] and [`WsReceiver`].
+macro_rules! receiving_methods {
+    () => {
+        /// Waits for the next event: every [`Event`](wsflow::Event) of the core, in order,
+        /// ending with [`Event::Closed`](wsflow::Event) (exactly once), then `None`. Meanwhile
+        /// writes what the core queues (pongs, close echoes, keepalive pings) and runs its
+        /// timers through the socket's read timeout.
+        ///
+        /// # Errors
+        /// Transport errors; `WouldBlock` on a non-blocking stream with nothing to read.
+        pub fn recv(&mut self) -> Result<Option<wsflow::Event>, crate::Error> {
+            crate::websocket::recv_event(self)
+        }
+
+        /// Waits for the next message, skipping every other event (pings, pongs, close
+        /// notices and, with [`Config::streaming`](wsflow::Config::streaming), fragments:
+        /// use [`recv`](Self::recv) then). `None` once the connection is closed.
+        ///
+        /// # Errors
+        /// As [`recv`](Self::recv).
+        pub fn recv_message(&mut self) -> Result<Option<wsflow::Message>, crate::Error> {
+            crate::websocket::recv_message(self)
+        }
+    };
+}
+
+pub(crate) use {receiving_methods, sending_methods};
+
+/// A WebSocket connection over a blocking stream `S` (see [`Transport`]).
+///
+/// Everything happens inside the calls: [`send`](Self::send) and friends write through,
+/// [`recv`](Self::recv) reads, answers pings, and fires the core's timers (keepalive,
+/// close and idle timeouts) by setting the socket's read timeout to the next deadline.
+///
+/// **Non-blocking use.** After `set_nonblocking(true)` on the socket (through
+/// [`get_mut`](Self::get_mut)), sends queue what the socket does not take and return
+/// `WouldBlock` once [`buffered_amount`](Self::buffered_amount) passes the
+/// [high-water mark](Self::set_high_water_mark); [`flush`](Self::flush) retries, and `recv`
+/// returns `WouldBlock` when there is nothing to read. The opening handshake needs blocking
+/// mode.
+///
+/// **Memory.** Idle, a connection holds its 16 KiB read buffer and the core's state
+/// (a few hundred bytes); outgoing bytes are held only until the socket takes them.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    stream: S,
+    core: Core,
+    inbox: Inbox,
+    high_water_mark: usize,
+}
+
+impl<S: Transport> WebSocket<S> {
+    /// Wraps a connection whose handshake was done on `stream`, writing what it queued
+    /// (a server's 101 response).
+    pub(crate) fn start(stream: S, conn: Connection, inbox: Inbox) -> Result<Self, Error> {
+        let mut websocket = Self {
+            stream,
+            core: Core {
+                conn,
+                outbox: Outbox::default(),
+                closed: None,
+            },
+            inbox,
+            high_water_mark: DEFAULT_HIGH_WATER_MARK,
+        };
+        websocket.write_queued()?;
+        Ok(websocket)
+    }
+
+    sending_methods!();
+    receiving_methods!();
+
+    /// How the connection ended, once [`Event::Closed`] was received.
+    pub fn closed(&self) -> Option<&Closed> {
+        self.core.closed.as_ref()
+    }
+
+    /// Outgoing bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.core.buffered_amount()
+    }
+
+    /// The queue size past which a non-blocking send returns `WouldBlock`.
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water_mark
+    }
+
+    /// Sets the high-water mark (default [`DEFAULT_HIGH_WATER_MARK`]).
+    pub fn set_high_water_mark(&mut self, bytes: usize) {
+        self.high_water_mark = bytes;
+    }
+
+    /// The connection's configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        self.core.conn.config()
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream (e.g. to `set_nonblocking`). Reading or writing it directly corrupts the
+    /// connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Splits the connection into a sending and a receiving half for two threads, over
+    /// two handles to the stream ([`Transport::try_clone`]). The receiving half writes
+    /// automatic pongs and close echoes itself, so the application may only read.
+    ///
+    /// # Errors
+    /// `ErrorKind::Unsupported` for streams that cannot be cloned, such as TLS streams
+    /// (rustls state cannot be shared between two handles): use one thread then.
+    pub fn split(self) -> Result<(WsSender<S>, WsReceiver<S>), Error> {
+        let reader = self.stream.try_clone()?;
+        Ok(crate::split::split(
+            self.stream,
+            reader,
+            self.core,
+            self.inbox,
+            self.high_water_mark,
+        ))
+    }
+}
+
+impl<S: Transport> Endpoint for WebSocket<S> {
+    fn core(&mut self) -> impl DerefMut<Target = Core> + '_ {
+        &mut self.core
+    }
+
+    fn write_queued(&mut self) -> Result<(), Error> {
+        self.core.outbox.pull(&mut self.core.conn);
+        Ok(self.core.outbox.write_to(&mut self.stream)?)
+    }
+}
+
+impl<S: Transport> Sending for WebSocket<S> {
+    fn high_water_mark(&self) -> usize {
+        self.high_water_mark
+    }
+}
+
+impl<S: Transport> Receiving for WebSocket<S> {
+    fn read(&mut self, deadline: Option<Instant>) -> io::Result<Input> {
+        self.inbox.read(&mut self.stream, deadline, None)
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.inbox.feed(&mut self.core.conn, input);
+    }
+}
