@@ -29,6 +29,8 @@ pub struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_handshake_size: usize,
     pub(crate) max_headers: usize,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -47,6 +49,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_handshake_size: 16 << 10,
             max_headers: 64,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -100,4 +104,19 @@ settings! {
     max_handshake_size / get_max_handshake_size: usize;
     /// Most HTTP headers accepted in a handshake (431).
     max_headers / get_max_headers: usize;
+}
+
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Enables permessage-deflate (RFC 7692): a client offers it, a server accepts a
+    /// client's offer. `None` (the default) turns it off.
+    pub fn deflate(&mut self, deflate: Option<crate::deflate::DeflateConfig>) -> &mut Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// The value set by [`Config::deflate`].
+    pub fn get_deflate(&self) -> Option<&crate::deflate::DeflateConfig> {
+        self.deflate.as_ref()
+    }
 }

@@ -92,6 +92,13 @@ struct IncomingMessage {
     /// Earlier fragments (reassembly mode only).
     assembled: BytesMut,
     utf8: Utf8Validator,
+    /// RSV1 was set on the first frame: the payload is deflated (RFC 7692).
+    compressed: bool,
+    /// Inflated bytes of a compressed message (reassembly mode), or their count (streaming).
+    #[cfg(feature = "deflate")]
+    inflated: Vec<u8>,
+    #[cfg(feature = "deflate")]
+    inflated_len: usize,
 }
 
 /// A piece of outgoing bytes; pongs may be slipped in only where a frame starts.
@@ -150,6 +157,9 @@ pub struct Connection {
     close_received: Option<CloseFrame>,
     events: VecDeque<Event>,
 
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::deflate::DeflateCodec>>,
+
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     ping_count: u32,
@@ -205,11 +215,27 @@ impl Connection {
             close_sent: None,
             close_received: None,
             events: VecDeque::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             next_ping,
             pong_deadline: None,
             ping_count: 0,
             last_received: now,
         }
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake agreed on.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_deflate(&mut self, codec: crate::deflate::DeflateCodec) {
+        self.deflate = Some(Box::new(codec));
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Queues bytes to go out before anything else (the handshake response).
@@ -332,6 +358,19 @@ impl Connection {
     /// [`SendError::Closed`] after a close frame was sent, [`SendError::FragmentInProgress`]
     /// while a message is being sent in fragments.
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.send_message(message, true)
+    }
+
+    /// Sends a whole message without compressing it, even when permessage-deflate was
+    /// negotiated (for data that does not compress, such as images).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
+        self.send_message(message, false)
+    }
+
+    fn send_message(&mut self, message: Message, may_compress: bool) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.outgoing.is_some() {
             return Err(SendError::FragmentInProgress);
@@ -340,21 +379,36 @@ impl Connection {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
-        let payload = message.into_payload();
+        let (payload, mut rsv) = self.maybe_compress(message.into_payload(), may_compress);
         match self.config.outgoing_frame_size {
             Some(size) if size > 0 && payload.len() > size => {
                 let mut offset = 0;
                 let mut opcode = opcode;
                 while offset < payload.len() {
                     let end = (offset + size).min(payload.len());
-                    self.queue_frame(opcode, end == payload.len(), &payload.slice(offset..end));
-                    opcode = OpCode::Continuation;
+                    self.queue_frame_rsv(opcode, end == payload.len(), rsv, &payload.slice(offset..end));
+                    (opcode, rsv) = (OpCode::Continuation, 0);
                     offset = end;
                 }
             }
-            _ => self.queue_frame(opcode, true, &payload),
+            _ => self.queue_frame_rsv(opcode, true, rsv, &payload),
         }
         Ok(())
+    }
+
+    /// The payload to send and its RSV bits: deflated (RSV1) when negotiated, allowed and
+    /// worth it.
+    fn maybe_compress(&mut self, payload: Bytes, may_compress: bool) -> (Bytes, u8) {
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self
+            .deflate
+            .as_mut()
+            .filter(|codec| may_compress && codec.wants(payload.len()))
+        {
+            return (Bytes::from(codec.compress(&payload)), 0b100);
+        }
+        let _ = may_compress;
+        (payload, 0)
     }
 
     /// Sends a text message.
@@ -582,7 +636,10 @@ impl Connection {
     }
     /// Validates a new frame header against the protocol and the limits, before any payload.
     fn start_frame(&mut self, header: FrameHeader) -> Result<IncomingFrame, ProtocolError> {
-        if header.rsv != 0 {
+        // RSV1 marks a compressed message, on its first frame only (RFC 7692 §6).
+        let compressed =
+            header.rsv == 0b100 && self.is_compressed() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv != 0 && !compressed {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
         match (self.role, header.mask.is_some()) {
@@ -609,7 +666,7 @@ impl Connection {
                 if len > self.config.max_frame_size {
                     return Err(too_big);
                 }
-                self.start_data_frame(header.opcode, len)?;
+                self.start_data_frame(header.opcode, len, compressed)?;
             }
         }
         Ok(IncomingFrame {
@@ -621,7 +678,7 @@ impl Connection {
         })
     }
 
-    fn start_data_frame(&mut self, opcode: OpCode, len: usize) -> Result<(), ProtocolError> {
+    fn start_data_frame(&mut self, opcode: OpCode, len: usize, compressed: bool) -> Result<(), ProtocolError> {
         let message = match (opcode, self.message.as_mut()) {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Continuation, Some(message)) => message,
@@ -636,6 +693,11 @@ impl Connection {
                 fragments: 0,
                 assembled: BytesMut::new(),
                 utf8: Utf8Validator::new(),
+                compressed,
+                #[cfg(feature = "deflate")]
+                inflated: Vec::new(),
+                #[cfg(feature = "deflate")]
+                inflated_len: 0,
             }),
         };
         message.fragments += 1;
@@ -666,6 +728,9 @@ impl Connection {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         let ends_message = complete && frame.fin;
+        if message.compressed {
+            return self.on_compressed_data(frame, chunk, offset, ends_message);
+        }
         let text = message.kind == MessageKind::Text;
         if self.config.streaming {
             if chunk.is_empty() && !ends_message {
@@ -728,6 +793,70 @@ impl Connection {
         let kind = message.kind;
         self.message = None;
         self.deliver(kind, payload)
+    }
+
+    /// Takes payload bytes of a compressed message: inflates them (bounded by the message
+    /// size limit), validates text as it inflates, and delivers as `on_data` does.
+    #[cfg(feature = "deflate")]
+    fn on_compressed_data(
+        &mut self,
+        frame: &IncomingFrame,
+        chunk: &[u8],
+        offset: usize,
+        ends_message: bool,
+    ) -> Result<(), ProtocolError> {
+        let (Some(message), Some(codec)) = (self.message.as_mut(), self.deflate.as_mut()) else {
+            return Err(ProtocolError::CompressionError);
+        };
+        let mut input = chunk.to_vec();
+        if let Some(mask) = frame.mask {
+            apply_mask(&mut input, mask, offset);
+        }
+        let streaming = self.config.streaming;
+        let limit = self.config.max_message_size - message.inflated_len;
+        let mut fresh = Vec::new();
+        let out = if streaming { &mut fresh } else { &mut message.inflated };
+        let start = out.len();
+        codec.inflate(&input, out, limit)?;
+        if ends_message {
+            codec.finish_message(out, limit)?;
+        }
+        if message.kind == MessageKind::Text {
+            message
+                .utf8
+                .feed(&out[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if ends_message {
+                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let kind = message.kind;
+        if streaming {
+            message.inflated_len += fresh.len();
+            if ends_message {
+                self.message = None;
+            }
+            if !fresh.is_empty() || ends_message {
+                self.events.push_back(Event::Fragment {
+                    kind,
+                    data: Bytes::from(fresh),
+                    fin: ends_message,
+                });
+            }
+            return Ok(());
+        }
+        if !ends_message {
+            return Ok(());
+        }
+        let payload = Bytes::from(std::mem::take(&mut message.inflated));
+        self.message = None;
+        self.deliver(kind, payload)
+    }
+
+    /// Without the `deflate` feature no message is ever marked compressed.
+    #[cfg(not(feature = "deflate"))]
+    fn on_compressed_data(&mut self, _: &IncomingFrame, _: &[u8], _: usize, _: bool) -> Result<(), ProtocolError> {
+        Err(ProtocolError::CompressionError)
     }
 
     /// Reports a complete message, validating text as a whole.
@@ -886,10 +1015,14 @@ impl Connection {
     }
 
     fn queue_frame(&mut self, opcode: OpCode, fin: bool, payload: &Bytes) {
+        self.queue_frame_rsv(opcode, fin, 0, payload);
+    }
+
+    fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &Bytes) {
         let mask = self.next_mask();
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

@@ -46,6 +46,8 @@
 
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod driver;
 mod error;
 mod event;
@@ -56,6 +58,8 @@ pub mod utf8;
 
 pub use config::Config;
 pub use connection::{Connection, Role, State};
+#[cfg(feature = "deflate")]
+pub use deflate::DeflateConfig;
 pub use driver::{Decision, Error, SansIo};
 pub use error::{HandshakeError, ProtocolError, SendError};
 pub use event::{CloseReason, Closed, Event, Timeout, Transmit};

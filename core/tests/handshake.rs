@@ -332,7 +332,9 @@ fn s4_1_client_accepts_a_valid_response_and_keeps_early_frames() {
 
 #[test]
 fn s4_1_client_fails_on_bad_responses() {
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, HandshakeError)> = vec![
+    /// Builds a response from the client's key.
+    type MakeResponse = Box<dyn Fn(&str) -> String>;
+    let cases: Vec<(&str, MakeResponse, HandshakeError)> = vec![
         (
             "wrong accept",
             Box::new(|_| switching("AAAAAAAAAAAAAAAAAAAAAA==", "")),

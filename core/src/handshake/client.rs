@@ -91,7 +91,7 @@ impl ClientRequest {
         &self.subprotocols
     }
 
-    fn to_bytes(&self, key: &str) -> Result<Bytes, SendError> {
+    fn to_bytes(&self, key: &str, extensions: Option<&str>) -> Result<Bytes, SendError> {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"GET ");
         out.extend_from_slice(self.url.target.as_bytes());
@@ -116,6 +116,9 @@ impl ClientRequest {
                 "Sec-WebSocket-Protocol",
                 self.subprotocols.join(", ").as_bytes(),
             )?;
+        }
+        if let Some(extensions) = extensions {
+            write_header_line(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes())?;
         }
         write_headers(&mut out, self.headers.iter())?;
         out.extend_from_slice(b"\r\n");
@@ -155,6 +158,8 @@ pub struct ClientHandshake {
     stage: Stage,
     transmits: VecDeque<Transmit>,
     events: VecDeque<HandshakeEvent>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateParams>,
 }
 
 impl std::fmt::Debug for ClientHandshake {
@@ -181,7 +186,11 @@ impl ClientHandshake {
         let mut nonce = [0u8; 16];
         masks.fill_bytes(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        let bytes = request.to_bytes(&key)?;
+        #[cfg(feature = "deflate")]
+        let offer = config.deflate.as_ref().map(crate::deflate::DeflateConfig::client_offer);
+        #[cfg(not(feature = "deflate"))]
+        let offer: Option<String> = None;
+        let bytes = request.to_bytes(&key, offer.as_deref())?;
         Ok(Self {
             deadline: now + config.handshake_timeout,
             config,
@@ -193,6 +202,8 @@ impl ClientHandshake {
             stage: Stage::Reading,
             transmits: VecDeque::from([Transmit::Data(bytes)]),
             events: VecDeque::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         })
     }
 
@@ -290,6 +301,10 @@ impl ClientHandshake {
             return Err(SendError::InvalidState("the server has not accepted the upgrade"));
         }
         let mut connection = Connection::new(Role::Client, self.config, now, Some(self.masks));
+        #[cfg(feature = "deflate")]
+        if let Some(params) = self.deflate {
+            connection.set_deflate(crate::deflate::DeflateCodec::new(params, Role::Client));
+        }
         connection.handle_data(now, &self.buf[self.head_len..]);
         Ok(connection)
     }
@@ -346,7 +361,7 @@ impl ClientHandshake {
     }
 
     /// Checks a 101 response (§4.1, the client's five checks).
-    fn check_switch(&self, response: &Response) -> Result<(), HandshakeError> {
+    fn check_switch(&mut self, response: &Response) -> Result<(), HandshakeError> {
         let headers = &response.headers;
         if !headers.has_token("upgrade", "websocket") {
             return Err(HandshakeError::BadHeader("Upgrade: websocket"));
@@ -363,8 +378,22 @@ impl ClientHandshake {
                 return Err(HandshakeError::UnexpectedSubprotocol(protocol.to_owned()));
             }
         }
-        if let Some(extension) = headers.list("sec-websocket-extensions").next() {
-            return Err(HandshakeError::UnexpectedExtension(extension.to_owned()));
+        let mut extensions = headers.list("sec-websocket-extensions");
+        if let Some(extension) = extensions.next() {
+            let unexpected = || HandshakeError::UnexpectedExtension(extension.to_owned());
+            if extensions.next().is_some() {
+                return Err(unexpected());
+            }
+            #[cfg(feature = "deflate")]
+            {
+                let offered = self.config.deflate.as_ref().ok_or_else(unexpected)?;
+                let params = offered
+                    .check_response(extension)
+                    .map_err(|why| HandshakeError::UnexpectedExtension(format!("{extension} ({why})")))?;
+                self.deflate = Some(params);
+            }
+            #[cfg(not(feature = "deflate"))]
+            return Err(unexpected());
         }
         Ok(())
     }

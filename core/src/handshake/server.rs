@@ -47,7 +47,11 @@ enum Stage {
     /// Waiting for the end of the request head.
     Reading,
     /// The request was reported; waiting for `accept` or `respond`.
-    Deciding { key: Option<String>, offered: Vec<String> },
+    Deciding {
+        key: Option<String>,
+        offered: Vec<String>,
+        extensions: Vec<String>,
+    },
     /// Answered or failed: only transmits remain.
     Finished,
 }
@@ -109,7 +113,12 @@ impl ServerHandshake {
         match self.parse_request() {
             Ok((request, key)) => {
                 let offered = request.subprotocols().map(str::to_owned).collect();
-                self.stage = Stage::Deciding { key, offered };
+                let extensions = request.extensions().map(str::to_owned).collect();
+                self.stage = Stage::Deciding {
+                    key,
+                    offered,
+                    extensions,
+                };
                 self.events.push_back(HandshakeEvent::Request(request));
             }
             Err(error) => self.fail(error),
@@ -159,7 +168,12 @@ impl ServerHandshake {
     /// [`SendError::SubprotocolNotOffered`]; [`SendError::InvalidHeader`]. The handshake is
     /// left as it was, so it can still be answered.
     pub fn accept(&mut self, now: Instant, accept: Accept) -> Result<Connection, SendError> {
-        let Stage::Deciding { key, offered } = &self.stage else {
+        let Stage::Deciding {
+            key,
+            offered,
+            extensions,
+        } = &self.stage
+        else {
             return Err(SendError::InvalidState("no request is waiting for a decision"));
         };
         let Some(key) = key else {
@@ -174,11 +188,27 @@ impl ServerHandshake {
             }
             write_header_line(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes())?;
         }
+        #[cfg(feature = "deflate")]
+        let deflate = self
+            .config
+            .deflate
+            .as_ref()
+            .and_then(|deflate| deflate.accept_offer(extensions.iter().map(String::as_str)));
+        #[cfg(feature = "deflate")]
+        if let Some((response, _)) = &deflate {
+            write_header_line(&mut out, "Sec-WebSocket-Extensions", response.as_bytes())?;
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = extensions;
         write_headers(&mut out, accept.headers.iter())?;
         out.extend_from_slice(b"\r\n");
 
         self.stage = Stage::Finished;
         let mut connection = Connection::new(Role::Server, self.config.clone(), now, None);
+        #[cfg(feature = "deflate")]
+        if let Some((_, params)) = deflate {
+            connection.set_deflate(crate::deflate::DeflateCodec::new(params, Role::Server));
+        }
         connection.queue_raw(Bytes::from(out));
         let pipelined = self.buf.split_off(self.head_len);
         self.buf = BytesMut::new();
