@@ -118,5 +118,11 @@ fn utf8(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, encode, utf8);
+// criterion_group! generates an undocumented function.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group!(benches, decode, encode, utf8);
+}
+use group::benches;
 criterion_main!(benches);

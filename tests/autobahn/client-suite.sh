@@ -18,11 +18,13 @@
 #   AUTOBAHN_REPORT_DIR  report folder (default: tests/reports/autobahn/client)
 #   AUTOBAHN_TIMEOUT     time limit for COMMAND in seconds (default: 1800)
 #   AUTOBAHN_ALLOW_UNIMPLEMENTED=1  do not fail UNIMPLEMENTED cases (no deflate)
+#   AUTOBAHN_STRICT_CLOSE=1  also fail WRONG CODE / FAILED BY CLIENT closing handshakes
 #
 # Prints a per-group summary ending in `autobahn: N passed, M failed`. Exit status:
 # 0 = every case OK or INFORMATIONAL, no FAILED/UNCLEAN closing handshake and
 # COMMAND exited 0; 1 = otherwise; 2 = harness error (server did not start, no report).
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -ge 4 ] && [ "$3" = "--" ] || usage

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Sourced by server-suite.sh and client-suite.sh (not executable on its own).
 # Sets HERE, TESTS, VENV, PY, HARNESS, REPORT_DIR, EXCLUDE, TIMEOUT and
 # provides prepare_report_dir.

@@ -5,12 +5,15 @@
   harness.py wait-port PORT SECONDS [PID]     wait until 127.0.0.1:PORT accepts
   harness.py update-reports PORT AGENT        ask a fuzzingserver to write its reports
   harness.py summary REPORT_DIR SPEC AGENT [WSTEST_LOG]
+  harness.py count CASES EXCLUDE              print how many cases the patterns select
 
 summary prints a per-group table and, as its last line, `autobahn: N passed, M failed`.
 A case passes when its behavior is OK or INFORMATIONAL and its closing handshake
 was not FAILED or UNCLEAN. NON-STRICT, FAILED, UNIMPLEMENTED and MISSING cases fail;
 with AUTOBAHN_ALLOW_UNIMPLEMENTED=1 UNIMPLEMENTED ones are counted as skipped
-(the last line then ends with `, K skipped`). Exit status: 0 all passed,
+(the last line then ends with `, K skipped`); with AUTOBAHN_STRICT_CLOSE=1 the
+closing-handshake verdicts WRONG CODE and FAILED BY CLIENT fail a case too
+(by default they are listed as warnings, as wstest's report does). Exit status: 0 all passed,
 1 some failed, 2 no report / usage error.
 """
 import base64
@@ -119,23 +122,47 @@ def expected_cases(spec_path):
     return CaseSet(CaseSetname, CaseBasename, Cases, CaseCategories, CaseSubCategories).parseSpecCases(spec)
 
 
+def cmd_count(cases, exclude):
+    """Print how many cases the patterns select."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"cases": split_patterns(cases) or ["*"], "exclude-cases": split_patterns(exclude)}, f)
+    try:
+        print(len(expected_cases(f.name)))
+    finally:
+        os.unlink(f.name)
+    return 0
+
+
 def case_key(cid):
     return tuple(int(x) for x in cid.split("."))
 
 
+def shorten(x, n):
+    x = " ".join(str(x).split())
+    return x if len(x) <= n else x[:n - 3] + "..."
+
+
 def case_detail(report_dir, entry):
+    """(result text, closing handshake text) from the per-case JSON report."""
     try:
         with open(os.path.join(report_dir, entry["reportfile"]), encoding="utf-8") as f:
             d = json.load(f)
-        text = " ".join(str(d.get("result", "")).split())
-        close = " ".join(str(d.get("resultClose", "")).split())
-        return (text[:110] + "...") if len(text) > 113 else text, close
     except (OSError, ValueError, KeyError):
         return "", ""
+    if entry.get("behavior") == "NON-STRICT":  # say what the strict (OK) outcome would have been
+        ok = d.get("expected", {}).get("OK")
+        text = "got %s, OK needs %s" % (shorten(d.get("received"), 50), shorten(ok, 60))
+    elif entry.get("behavior") == "UNIMPLEMENTED":
+        text = "permessage-deflate was not negotiated"
+    else:
+        text = shorten(d.get("result", ""), 110)
+    return text, shorten(d.get("resultClose", ""), 80)
 
 
 def cmd_summary(report_dir, spec_path, agent, log=None):
     allow_unimpl = os.environ.get("AUTOBAHN_ALLOW_UNIMPLEMENTED") == "1"
+    close_failures = CLOSE_FAILURES + (CLOSE_WARNINGS if os.environ.get("AUTOBAHN_STRICT_CLOSE") == "1" else ())
     if log and os.path.isfile(log):
         with open(log, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
@@ -159,7 +186,7 @@ def cmd_summary(report_dir, spec_path, agent, log=None):
         print("!! no results for agent %r in %s" % (agent, index))
 
     groups = {}
-    failing, warnings = [], []
+    failing, warnings, missing = [], [], []
     npass = nfail = nskip = 0
     for cid in sorted(set(wanted) | set(results), key=case_key):
         g = groups.setdefault(cid.split(".")[0], Counter())
@@ -169,15 +196,15 @@ def cmd_summary(report_dir, spec_path, agent, log=None):
             g["MISSING"] += 1
             g["fail"] += 1
             nfail += 1
-            failing.append("  %-8s MISSING (no result: peer crashed, hung or run cut short)" % cid)
+            missing.append(cid)
             continue
         b = r.get("behavior") if r.get("behavior") in BEHAVIORS else "FAILED"
         bc = r.get("behaviorClose")
         g[b] += 1
-        close_bad = bc in CLOSE_FAILURES
+        close_bad = bc in close_failures
         if close_bad:
             g["CLOSE"] += 1
-        if bc in CLOSE_WARNINGS:
+        elif bc in CLOSE_WARNINGS:
             warnings.append("%s(%s, code %s)" % (cid, bc, r.get("remoteCloseCode")))
         if b in ("OK", "INFORMATIONAL") and not close_bad:
             g["pass"] += 1
@@ -202,13 +229,16 @@ def cmd_summary(report_dir, spec_path, agent, log=None):
         total.update(groups[g])
         print("  %-6s" % (g + ".*") + "".join("%8d" % groups[g][c] for c in cols))
     print("  %-6s" % "total" + "".join("%8d" % total[c] for c in cols))
-    print("  (CLOSE! = closing handshake FAILED or UNCLEAN; such cases fail too)")
+    print("  (CLOSE! = closing handshake %s; such cases fail too)" % " or ".join(close_failures))
     if failing:
         print("failing cases (%d):" % len(failing))
         for line in failing[:60]:
             print(line)
         if len(failing) > 60:
             print("  ... %d more, see the HTML report" % (len(failing) - 60))
+    if missing:
+        print("MISSING cases, no result (peer crashed or hung, or the run was cut short) (%d): %s%s" % (
+            len(missing), " ".join(missing[:30]), " ..." if len(missing) > 30 else ""))
     if warnings:
         print("close warnings, not failures (%d): %s" % (len(warnings), " ".join(warnings[:40])))
     if nskip:
@@ -222,7 +252,8 @@ def cmd_summary(report_dir, spec_path, agent, log=None):
 
 def main(argv):
     cmds = {"spec": (cmd_spec, 6, 7), "wait-port": (cmd_wait_port, 2, 3),
-            "update-reports": (cmd_update_reports, 2, 2), "summary": (cmd_summary, 3, 4)}
+            "update-reports": (cmd_update_reports, 2, 2), "summary": (cmd_summary, 3, 4),
+            "count": (cmd_count, 2, 2)}
     if len(argv) < 2 or argv[1] not in cmds or not cmds[argv[1]][1] <= len(argv) - 2 <= cmds[argv[1]][2]:
         print(__doc__, file=sys.stderr)
         return 2

@@ -13,21 +13,23 @@
 #   AUTOBAHN_TIMEOUT     time limit for wstest in seconds (default: 1800); on expiry
 #                        the cases done so far are reported, the rest are MISSING
 #   AUTOBAHN_ALLOW_UNIMPLEMENTED=1  do not fail UNIMPLEMENTED cases (no deflate)
+#   AUTOBAHN_STRICT_CLOSE=1  also fail WRONG CODE / FAILED BY CLIENT closing handshakes
 #
 # Prints a per-group summary ending in `autobahn: N passed, M failed`. Exit status:
 # 0 = every case OK or INFORMATIONAL and no FAILED/UNCLEAN closing handshake,
 # 1 = otherwise, 2 = harness error (no report, bad arguments).
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 URL="$1"
 CASES="${2:-*}"
 AGENT="${AUTOBAHN_AGENT:-wsflow}"
-case "$URL" in
-  ws://127.*|ws://localhost|ws://localhost[:/]*|ws://\[::1\]*) ;;
-  *) echo "server-suite.sh: refusing non-loopback URL $URL" >&2; exit 2 ;;
-esac
+if ! [[ "$URL" =~ ^ws://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?(/.*)?$ ]]; then
+  echo "server-suite.sh: refusing non-loopback URL $URL" >&2
+  exit 2
+fi
 
 prepare_report_dir "$TESTS/reports/autobahn/server"
 SPEC="$REPORT_DIR/fuzzingclient.json"

@@ -145,7 +145,7 @@ async function main() {
   const args = process.argv.slice(2);
   const serverClose = args.includes('--server-close');
   const rest = args.filter((a) => a !== '--server-close');
-  if (rest.length !== 1 || !/^ws:\/\/(127\.|localhost|\[::1\])/.test(rest[0])) {
+  if (rest.length !== 1 || !/^ws:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/.*)?$/.test(rest[0])) {
     console.error('usage: node node_client.js ws://127.0.0.1:PORT[/path] [--server-close]');
     process.exit(2);
   }

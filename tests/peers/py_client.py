@@ -12,6 +12,7 @@ server-initiated close), which tests/peers/py_server.py and node_server.js suppo
 import asyncio
 import os
 import random
+import re
 import sys
 import time
 
@@ -20,6 +21,7 @@ os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", "1000000")
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+LOOPBACK_URL = re.compile(r"ws://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/.*)?$")
 CHECK_TIMEOUT = 10.0
 MAX_SIZE = 2 ** 24
 
@@ -167,6 +169,7 @@ async def main(url, server_close):
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--server-close"]
-    if len(args) != 1 or not args[0].startswith(("ws://127.", "ws://localhost", "ws://[::1]")):
-        sys.exit(__doc__)
+    if len(args) != 1 or not LOOPBACK_URL.match(args[0]):
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
     sys.exit(asyncio.run(main(args[0], "--server-close" in sys.argv[1:])))

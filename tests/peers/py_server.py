@@ -54,7 +54,8 @@ async def main(port):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit(__doc__)
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
     try:
         asyncio.run(main(int(sys.argv[1])))
     except KeyboardInterrupt:
