@@ -41,6 +41,10 @@ const ZERO_COPY_MIN: usize = 4096;
 /// Masked payloads are copied and unmasked in slices this big, so the unmasking pass reads
 /// bytes that the copy just brought into the cache.
 const UNMASK_SLICE: usize = 16 << 10;
+/// Messages up to this size that arrive whole share [`SMALL_BLOCK_SIZE`] blocks: one
+/// allocation serves many messages, and a message kept for long pins at most one block.
+const SMALL_MESSAGE_MAX: usize = 256;
+const SMALL_BLOCK_SIZE: usize = 4096;
 /// Queues larger than this are freed when they drain.
 const IDLE_QUEUE_CAPACITY: usize = 16;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
@@ -144,6 +148,8 @@ pub struct Connection {
     frame: Option<IncomingFrame>,
     /// The payload of the current frame when it is a control frame or a whole message.
     frame_payload: BytesMut,
+    /// Room for small messages that arrive whole, released after each read.
+    small_block: BytesMut,
     message: Option<IncomingMessage>,
 
     tx_buf: BytesMut,
@@ -205,6 +211,7 @@ impl Connection {
             partial_header_len: 0,
             frame: None,
             frame_payload: BytesMut::new(),
+            small_block: BytesMut::new(),
             message: None,
             tx_buf: BytesMut::new(),
             tx_queue: VecDeque::new(),
@@ -290,6 +297,8 @@ impl Connection {
         }
         self.last_received = now;
         self.process_received(now, data);
+        // Messages still in use keep their block alive; the connection holds none while idle.
+        self.small_block = BytesMut::new();
     }
 
     /// Reports that the transport was closed by the peer (read returned 0).
@@ -575,6 +584,17 @@ impl Connection {
                         Ok(None) => return,
                         Err(error) => return self.fail(now, error),
                     };
+                    if let Some(kind) = self.whole_message_kind(&header, data.len()) {
+                        // The common case, a whole unfragmented message in this read: no
+                        // per-frame state at all.
+                        let (wire, rest) = data.split_at(header.payload_len as usize);
+                        data = rest;
+                        let payload = self.copy_whole_payload(wire, header.mask);
+                        if let Err(error) = self.deliver(kind, payload) {
+                            return self.fail(now, error);
+                        }
+                        continue;
+                    }
                     match self.start_frame(header) {
                         Ok(frame) => frame,
                         Err(error) => return self.fail(now, error),
@@ -634,6 +654,39 @@ impl Connection {
             }
         }
     }
+    /// The kind of message `header` starts if it is a whole, valid, unfragmented,
+    /// uncompressed message whose payload is all in the `available` bytes, received
+    /// without streaming; `None` sends it down the general path (which also reports errors).
+    fn whole_message_kind(&self, header: &FrameHeader, available: usize) -> Option<MessageKind> {
+        let kind = match header.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return None,
+        };
+        let masked_as_required = header.mask.is_some() == (self.role == Role::Server);
+        let fits = header.payload_len <= available as u64
+            && header.payload_len <= self.config.max_frame_size.min(self.config.max_message_size) as u64;
+        let plain = header.fin && header.rsv == 0 && self.message.is_none() && !self.config.streaming;
+        (plain && masked_as_required && fits).then_some(kind)
+    }
+
+    /// Copies (and unmasks) a whole message's payload. Small messages share a block
+    /// instead of costing an allocation each.
+    fn copy_whole_payload(&mut self, wire: &[u8], mask: Option<[u8; 4]>) -> Bytes {
+        if wire.len() <= SMALL_MESSAGE_MAX {
+            if self.small_block.capacity() - self.small_block.len() < wire.len() {
+                self.small_block = BytesMut::with_capacity(SMALL_BLOCK_SIZE);
+            }
+            extend_unmasked(&mut self.small_block, wire, mask, 0);
+            return self.small_block.split().freeze();
+        }
+        let mut payload = wire.to_vec();
+        if let Some(mask) = mask {
+            apply_mask(&mut payload, mask, 0);
+        }
+        Bytes::from(payload)
+    }
+
     /// Validates a new frame header against the protocol and the limits, before any payload.
     fn start_frame(&mut self, header: FrameHeader) -> Result<IncomingFrame, ProtocolError> {
         // RSV1 marks a compressed message, on its first frame only (RFC 7692 §6).
@@ -756,16 +809,6 @@ impl Connection {
             return Ok(());
         }
         let single_frame = frame.fin && message.fragments == 1;
-        if single_frame && offset == 0 && complete {
-            // The whole message arrived at once: one exact allocation, copied and unmasked.
-            let mut payload = chunk.to_vec();
-            if let Some(mask) = frame.mask {
-                apply_mask(&mut payload, mask, 0);
-            }
-            let kind = message.kind;
-            self.message = None;
-            return self.deliver(kind, Bytes::from(payload));
-        }
         // A message in one frame collects in `frame_payload`, sized to the frame as its bytes
         // arrive; a fragmented one in its reassembly buffer.
         let buffer = if single_frame {
@@ -1085,6 +1128,11 @@ fn extend_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset
     let Some(mask) = mask else {
         return dst.extend_from_slice(src);
     };
+    if src.len() <= UNMASK_SLICE {
+        let start = dst.len();
+        dst.extend_from_slice(src);
+        return apply_mask(&mut dst[start..], mask, offset);
+    }
     dst.reserve(src.len());
     let mut offset = offset;
     for slice in src.chunks(UNMASK_SLICE) {

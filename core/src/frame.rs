@@ -174,6 +174,7 @@ impl FrameHeader {
 /// XORs `buf` with `mask`, where `buf` starts `offset` bytes into the masked payload.
 ///
 /// Works a 64-bit word at a time in safe code the compiler vectorizes.
+#[inline]
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut mask = mask;
     if offset % 4 != 0 {
