@@ -58,6 +58,13 @@ enum Phase {
     CloseReceived {
         since: Instant,
     },
+    /// The peer broke the protocol (at `since`) after frames whose events the application
+    /// has not pulled yet: the failure is carried out once it has, so it can still answer
+    /// them (Autobahn 4.1.3 and kin: echo, then close with 1002).
+    Failing {
+        error: ProtocolError,
+        since: Instant,
+    },
     /// We sent a close frame and wait for the peer's.
     CloseSent {
         deadline: Instant,
@@ -267,6 +274,7 @@ impl Connection {
         match self.phase {
             Phase::Open => State::Open,
             Phase::CloseReceived { .. }
+            | Phase::Failing { .. }
             | Phase::CloseSent { .. }
             | Phase::AwaitingEof { .. }
             | Phase::Draining { .. } => State::Closing,
@@ -282,7 +290,10 @@ impl Connection {
 
     /// Whether data may still be sent (no close frame sent yet).
     pub fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Open | Phase::CloseReceived { .. })
+        matches!(
+            self.phase,
+            Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. }
+        )
     }
 
     // ---- inputs ----
@@ -303,8 +314,9 @@ impl Connection {
 
     /// Reports that the transport was closed by the peer (read returned 0).
     pub fn handle_eof(&mut self, _now: Instant) {
+        self.carry_out_deferred_failure();
         match std::mem::replace(&mut self.phase, Phase::Done) {
-            Phase::Open | Phase::CloseReceived { .. } | Phase::CloseSent { .. } => {
+            Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::CloseSent { .. } => {
                 self.queue_shutdown();
                 self.finish(CloseReason::Eof);
             }
@@ -545,6 +557,9 @@ impl Connection {
             let since = *since;
             self.echo_close(since);
         }
+        if self.events.is_empty() {
+            self.carry_out_deferred_failure();
+        }
         if self.events.is_empty() && self.events.capacity() > IDLE_QUEUE_CAPACITY {
             // After a burst, give the queue's memory back.
             self.events = VecDeque::new();
@@ -563,8 +578,8 @@ impl Connection {
             Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(*deadline)
             }
-            // Waiting for the application to pull `CloseReceived`: no timer of ours runs.
-            Phase::CloseReceived { .. } | Phase::Done => None,
+            // Waiting for the application to pull its events: no timer of ours runs.
+            Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::Done => None,
         }
     }
 
@@ -974,8 +989,27 @@ impl Connection {
         };
     }
 
-    /// Fails the connection (§7.1.7): close frame with the error's code, then shutdown.
+    /// Fails the connection (§7.1.7), once the application has pulled the events of the
+    /// frames that came before the violation.
     fn fail(&mut self, now: Instant, error: ProtocolError) {
+        if matches!(self.phase, Phase::Open) && !self.events.is_empty() {
+            self.drop_receive_state();
+            self.phase = Phase::Failing { error, since: now };
+        } else {
+            self.fail_now(now, error);
+        }
+    }
+
+    fn carry_out_deferred_failure(&mut self) {
+        if let Phase::Failing { error, since } = &self.phase {
+            let (error, since) = (error.clone(), *since);
+            self.phase = Phase::Open;
+            self.fail_now(since, error);
+        }
+    }
+
+    /// Fails the connection now: close frame with the error's code, then shutdown.
+    fn fail_now(&mut self, now: Instant, error: ProtocolError) {
         if matches!(self.phase, Phase::Open) {
             let reason = error.to_string();
             self.queue_close_frame(error.close_code(), truncate_reason(&reason));

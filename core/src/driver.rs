@@ -162,6 +162,17 @@ impl From<std::io::Error> for Error<std::io::Error> {
     }
 }
 
+/// Whether a transport read error means the peer is gone, to be fed to the core as
+/// end of stream (`handle_eof`) rather than surfaced: a reset or aborted connection, a
+/// broken pipe, or an unexpected EOF (e.g. a TLS stream cut without `close_notify`).
+pub fn is_peer_gone(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+    )
+}
+
 impl From<Error<std::io::Error>> for std::io::Error {
     fn from(error: Error<std::io::Error>) -> Self {
         use std::io::ErrorKind;

@@ -60,7 +60,7 @@ pub use config::Config;
 pub use connection::{Connection, Role, State};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
-pub use driver::{Decision, Error, SansIo};
+pub use driver::{is_peer_gone, Decision, Error, SansIo};
 pub use error::{HandshakeError, ProtocolError, SendError};
 pub use event::{CloseReason, Closed, Event, Timeout, Transmit};
 pub use handshake::{

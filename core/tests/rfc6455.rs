@@ -565,3 +565,26 @@ fn s5_5_1_application_may_answer_a_close_with_its_own_code() {
     assert_eq!(frames[0].close_code(), Some(4000));
     assert!(matches!(server.poll_event(), Some(Event::CloseReceived(_))));
 }
+
+#[test]
+fn s7_1_7_messages_before_a_violation_can_be_answered_before_the_failure() {
+    // Autobahn 4.1.3: a message, a reserved opcode and a ping in one read.
+    let mut input = client_frame(OpCode::Text, true, b"echo me");
+    input.extend(client_frame(OpCode::Reserved(5), true, b""));
+    input.extend(client_frame(OpCode::Ping, true, b""));
+    let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    server.handle_data(Instant::now(), &input);
+    assert_eq!(server.poll_event(), Some(Event::Message(Message::text("echo me"))));
+    server.send_text("echo me").unwrap();
+    assert_eq!(server.poll_event(), None);
+    let output = drain_transmits(&mut server);
+    let frames = decode_frames(&output.bytes);
+    let shape: Vec<_> = frames.iter().map(|f| (f.opcode, f.close_code())).collect();
+    assert_eq!(
+        shape,
+        vec![(OpCode::Text, None), (OpCode::Close, Some(1002))],
+        "the ping after the violation is ignored"
+    );
+    assert!(output.shutdown);
+    assert_eq!(server.send_text("late"), Err(SendError::Closed));
+}
