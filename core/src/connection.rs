@@ -557,7 +557,8 @@ impl Connection {
             let since = *since;
             self.echo_close(since);
         }
-        if self.events.is_empty() {
+        if event.is_none() {
+            // The application has seen everything that came before a violation.
             self.carry_out_deferred_failure();
         }
         if self.events.is_empty() && self.events.capacity() > IDLE_QUEUE_CAPACITY {
