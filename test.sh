@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and integration tests of every crate, the adapters
+# over loopback TCP, interoperability with Python websockets and Node ws, the Autobahn
+# testsuite in both roles on every adapter, and a short run of every fuzz target.
+# Installs what it needs (Python venvs, node_modules, cargo-fuzz) from the registries.
+#
+#   ./test.sh            everything
+#   ./test.sh rust       only `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")"
+what="${1:-all}"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "cargo test (workspace, all features)"
+cargo test --workspace --all-features
+
+[ "$what" = "rust" ] && exit 0
+
+section "interoperability: Python websockets and Node ws against every adapter"
+tests/peers/interop.sh
+
+section "Autobahn testsuite, both roles, every adapter"
+tests/autobahn/all.sh
+
+section "fuzzing smoke run"
+fuzz/run.sh 15

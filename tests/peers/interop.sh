@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Interop: third-party clients (Python websockets, Node ws) against each adapter's
+# echo-server example.
+#
+# Usage: tests/peers/interop.sh         (after tests/peers/setup.sh)
+#
+# For each adapter A in $ADAPTERS: cargo build --release -p wsflow-A --example
+# echo-server (with tests/build-examples.sh),
+# starts `echo-server 127.0.0.1:PORT`, runs py_client.py and node_client.js
+# against it, stops it. Ends with `interop: N passed, M failed` (checks; a client
+# that could not run counts as one failed check); exit status 0 if all passed.
+#
+# Environment: ADAPTERS (default "blocking smol tokio"), WSFLOW_TARGET_DIR
+# (default $CARGO_TARGET_DIR or <repo>/target), INTEROP_PORT (default 9311),
+# BUILD_TIMEOUT (seconds per build, default 1800).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TESTS="$(cd "$HERE/.." && pwd)"
+REPO="$(cd "$TESTS/.." && pwd)"
+ADAPTERS="${ADAPTERS:-blocking smol tokio}"
+PORT="${INTEROP_PORT:-9311}"
+PY="$HERE/.venv/bin/python"
+LOGS="$REPO/tests/reports/interop"
+[ -x "$PY" ] && [ -d "$HERE/node_modules/ws" ] || { echo "interop.sh: run $HERE/setup.sh first" >&2; exit 2; }
+mkdir -p "$LOGS"
+
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+  fi
+  [ -z "$SERVER_PID" ] || wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+trap stop_server EXIT
+
+wait_port() {  # port seconds pid
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt "$deadline" ]; do
+    kill -0 "$3" 2>/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+passed=0
+failed=0
+LINES=()
+for a in $ADAPTERS; do
+  echo "######## $a: cargo build --release -p wsflow-$a --example echo-server"
+  if ! bindir="$("$TESTS/build-examples.sh" "$a" echo-server | tail -n 1)"; then
+    LINES+=("$(printf '  %-9s %-7s build failed' "$a" -)")
+    failed=$((failed + 2))
+    continue
+  fi
+  "$bindir/echo-server" "127.0.0.1:$PORT" >"$LOGS/echo-server-$a.log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_port "$PORT" 30 "$SERVER_PID"; then
+    echo "!! $a echo-server did not accept on 127.0.0.1:$PORT:"; tail -n 20 "$LOGS/echo-server-$a.log"
+    LINES+=("$(printf '  %-9s %-7s echo-server did not start' "$a" -)")
+    failed=$((failed + 2))
+    stop_server
+    continue
+  fi
+  for client in python node; do
+    echo "######## $a: $client client"
+    out="$LOGS/$a-$client.out"
+    rc=0
+    if [ $client = python ]; then
+      timeout 120 "$PY" "$HERE/py_client.py" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
+    else
+      timeout 120 node "$HERE/node_client.js" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
+    fi
+    counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)"
+    p=0; f=0
+    if [ -n "$counts" ]; then
+      p="${counts%% *}"; f="${counts#*, }"; f="${f%% *}"
+    else
+      counts="no result"
+    fi
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then  # crashed, timed out or bad usage
+      f=1; counts="$counts (exit status $rc)"
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [ $rc -eq 0 ] && s=PASS || s=FAIL
+    LINES+=("$(printf '  %-9s %-7s %-5s %s' "$a" "$client" "$s" "$counts")")
+  done
+  kill -0 "$SERVER_PID" 2>/dev/null || { LINES+=("$(printf '  %-9s %-7s echo-server died' "$a" -)"); failed=$((failed + 1)); }
+  stop_server
+done
+
+echo
+echo "== interop overall (logs in $LOGS)"
+printf '%s\n' "${LINES[@]}"
+echo "interop: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
