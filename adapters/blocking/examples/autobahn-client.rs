@@ -1,7 +1,10 @@
 //! Runs the Autobahn fuzzing server's test cases: `autobahn-client BASE_URL AGENT`
 //! (default `ws://127.0.0.1:9001 wsflow-blocking`).
 
-use wsflow_blocking::{connect, CloseCode, Error};
+use std::sync::Arc;
+
+use wsflow_blocking::wsflow::DeflateConfig;
+use wsflow_blocking::{connect, ClientBuilder, CloseCode, Config, Error};
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
@@ -16,8 +19,12 @@ fn main() -> Result<(), Error> {
     while ws.recv()?.is_some() {}
     println!("{count} cases");
 
+    // Offer permessage-deflate, as browsers do.
+    let mut config = Config::default();
+    config.deflate(Some(DeflateConfig::default()));
+    let config = Arc::new(config);
     for case in 1..=count {
-        if let Err(error) = echo_case(&format!("{base}/runCase?case={case}&agent={agent}")) {
+        if let Err(error) = echo_case(&format!("{base}/runCase?case={case}&agent={agent}"), &config) {
             eprintln!("case {case}: {error}");
         }
     }
@@ -29,14 +36,10 @@ fn main() -> Result<(), Error> {
     Ok(())
 }
 
-fn echo_case(url: &str) -> Result<(), Error> {
-    let (mut ws, _) = connect(url)?;
+fn echo_case(url: &str, config: &Arc<Config>) -> Result<(), Error> {
+    let (mut ws, _) = ClientBuilder::new(url).config(config.clone()).connect()?;
     while let Some(message) = ws.recv_message()? {
-        match ws.send(message) {
-            // The server's close frame came in the same read: the core already answered it.
-            Err(Error::Send(_)) => {}
-            other => other?,
-        }
+        ws.send(message)?;
     }
     Ok(())
 }

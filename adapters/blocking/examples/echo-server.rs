@@ -2,19 +2,24 @@
 //!
 //! `echo-server [ADDR]` (default 127.0.0.1:9002). A text message `stop-listening` stops
 //! accepting new connections; the process exits when the current ones are done.
+//! permessage-deflate is accepted when a client offers it.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use wsflow_blocking::{accept, Error, Message};
+use wsflow_blocking::wsflow::DeflateConfig;
+use wsflow_blocking::{accept_with, Accept, Accepted, Config, Decision, Error, Message};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".to_owned());
     let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
     println!("echo-server listening on ws://{local}/");
+    let mut config = Config::default();
+    config.deflate(Some(DeflateConfig::default()));
+    let config = Arc::new(config);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut connections = Vec::new();
     for stream in listener.incoming() {
@@ -28,10 +33,10 @@ fn main() -> std::io::Result<()> {
                 continue;
             }
         };
-        let stopping = stopping.clone();
+        let (stopping, config) = (stopping.clone(), config.clone());
         connections.retain(|connection: &thread::JoinHandle<()>| !connection.is_finished());
         connections.push(thread::spawn(move || {
-            if let Err(error) = echo(stream, &stopping, local) {
+            if let Err(error) = echo(stream, config, &stopping, local) {
                 eprintln!("connection failed: {error}");
             }
         }));
@@ -43,20 +48,18 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-fn echo(stream: TcpStream, stopping: &AtomicBool, local: SocketAddr) -> Result<(), Error> {
+fn echo(stream: TcpStream, config: Arc<Config>, stopping: &AtomicBool, local: SocketAddr) -> Result<(), Error> {
     stream.set_nodelay(true)?;
-    let mut ws = accept(stream)?;
+    let Accepted::WebSocket(mut ws, _) = accept_with(stream, config, |_| Decision::Accept(Accept::new()))? else {
+        return Ok(()); // a plain HTTP request, answered with 426
+    };
     while let Some(message) = ws.recv_message()? {
         if matches!(&message, Message::Text(text) if text.as_str() == "stop-listening") {
             println!("stop-listening received");
             stopping.store(true, Ordering::SeqCst);
             wake_listener(local);
         }
-        match ws.send(message) {
-            // The peer's close frame came in the same read: the core already answered it.
-            Err(Error::Send(_)) => {}
-            other => other?,
-        }
+        ws.send(message)?;
     }
     Ok(())
 }

@@ -138,8 +138,8 @@ impl Inbox {
         match stream.read(&mut self.buf) {
             Ok(0) => Ok(Input::Eof),
             Ok(read) => Ok(Input::Data(read)),
-            // TLS without close_notify.
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+            // A reset, a broken pipe, TLS without close_notify: the core decides how that ends.
+            Err(error) if wsflow::is_peer_gone(&error) => Ok(Input::Eof),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(Input::Timer),
             Err(error)
                 if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)

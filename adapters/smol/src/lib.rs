@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
-use wsflow::{HandshakeEvent, ServerHandshake};
+use wsflow::{HandshakeError, HandshakeEvent, ServerHandshake};
 
 pub use client::{connect, ClientBuilder, MaybeTlsStream};
 pub use split::{WsReceiver, WsSender};
@@ -91,7 +91,8 @@ where
 {
     match accept_with(stream, Arc::default(), |_| Decision::Accept(Accept::new())).await? {
         Accepted::WebSocket(socket, _request) => Ok(socket),
-        Accepted::Responded(_) => unreachable!("the hook always accepts"),
+        // The core answered a plain HTTP request with 426.
+        Accepted::Responded(_) => Err(HandshakeError::BadHeader("Upgrade: websocket").into()),
     }
 }
 
@@ -123,7 +124,7 @@ where
 /// [`Error::Handshake`] when the request is not a valid upgrade or does not arrive within
 /// [`Config::handshake_timeout`] (the matching HTTP error was sent); [`Error::Send`] when
 /// the decision cannot be carried out (e.g. a subprotocol the client did not offer; the
-/// stream is dropped unanswered); [`Error::Transport`] when the stream fails.
+/// client gets a 500 response); [`Error::Transport`] when the stream fails.
 ///
 /// Not cancel safe: dropping the future abandons the handshake and the stream.
 pub async fn accept_with<S>(
@@ -147,15 +148,15 @@ where
         }
         other => unreachable!("a server handshake reported {other:?}"),
     };
-    let decision = hook(&request);
-    match handshake.decide(Instant::now(), decision)? {
-        Some(connection) => Ok(Accepted::WebSocket(
+    let decided = handshake.decide(Instant::now(), hook(&request));
+    if let Ok(Some(connection)) = decided {
+        return Ok(Accepted::WebSocket(
             WebSocket::from_parts(stream, connection, io),
             request,
-        )),
-        None => {
-            io.flush(&mut stream, &mut handshake).await?;
-            Ok(Accepted::Responded(request))
-        }
+        ));
     }
+    // A response: the hook's, or the core's 500 for a decision it could not carry out.
+    io.flush(&mut stream, &mut handshake).await?;
+    decided?;
+    Ok(Accepted::Responded(request))
 }

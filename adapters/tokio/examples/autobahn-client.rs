@@ -3,7 +3,10 @@
 //! `cargo run -p wsflow-tokio --example autobahn-client -- [BASE_URL] [AGENT]`
 //! (default `ws://127.0.0.1:9001 wsflow-tokio`)
 
-use wsflow_tokio::Error;
+use std::sync::Arc;
+
+use wsflow_tokio::wsflow::DeflateConfig;
+use wsflow_tokio::{ClientBuilder, Config, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,8 +22,12 @@ async fn main() -> Result<(), Error> {
     while websocket.recv().await?.is_some() {}
     println!("autobahn-client: {count} cases");
 
+    // Offer permessage-deflate, as browsers do.
+    let mut config = Config::default();
+    config.deflate(Some(DeflateConfig::default()));
+    let config = Arc::new(config);
     for case in 1..=count {
-        if let Err(error) = echo_until_closed(&format!("{base}/runCase?case={case}&agent={agent}")).await {
+        if let Err(error) = echo_until_closed(&format!("{base}/runCase?case={case}&agent={agent}"), &config).await {
             eprintln!("autobahn-client: case {case}: {error}");
         }
     }
@@ -32,8 +39,8 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-async fn echo_until_closed(url: &str) -> Result<(), Error> {
-    let (mut websocket, _) = wsflow_tokio::connect(url).await?;
+async fn echo_until_closed(url: &str, config: &Arc<Config>) -> Result<(), Error> {
+    let (mut websocket, _) = ClientBuilder::new(url).config(config.clone()).connect().await?;
     while let Some(message) = websocket.recv_message().await? {
         websocket.send(message).await?;
     }

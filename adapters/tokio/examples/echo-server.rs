@@ -1,6 +1,7 @@
 //! Echoes every text and binary message back unchanged, many connections at once (the
 //! Autobahn server suite runs against it). A text message `stop-listening` stops accepting
-//! new connections; the process exits when the current ones are done.
+//! new connections; the process exits when the current ones are done. permessage-deflate
+//! is accepted when a client offers it.
 //!
 //! `cargo run -p wsflow-tokio --example echo-server -- [ADDR]` (default 127.0.0.1:9002)
 
@@ -9,22 +10,26 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use wsflow_tokio::{Error, Message};
+use wsflow_tokio::wsflow::DeflateConfig;
+use wsflow_tokio::{Accept, Accepted, Config, Decision, Error, Message};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
     let listener = TcpListener::bind(&addr).await?;
     println!("echo-server: listening on {}", listener.local_addr()?);
+    let mut config = Config::default();
+    config.deflate(Some(DeflateConfig::default()));
+    let config = Arc::new(config);
     let stop_listening = Arc::new(Notify::new());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (tcp, peer) = accepted?;
-                let stop_listening = stop_listening.clone();
+                let (stop_listening, config) = (stop_listening.clone(), config.clone());
                 connections.spawn(async move {
-                    if let Err(error) = echo(tcp, &stop_listening).await {
+                    if let Err(error) = echo(tcp, config, &stop_listening).await {
                         eprintln!("echo-server: {peer}: {error}");
                     }
                 });
@@ -42,9 +47,12 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-async fn echo(tcp: TcpStream, stop_listening: &Notify) -> Result<(), Error> {
+async fn echo(tcp: TcpStream, config: Arc<Config>, stop_listening: &Notify) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
-    let mut websocket = wsflow_tokio::accept(tcp).await?;
+    let accepted = wsflow_tokio::accept_with(tcp, config, |_| Decision::Accept(Accept::new())).await?;
+    let Accepted::WebSocket(mut websocket, _) = accepted else {
+        return Ok(()); // a plain HTTP request, answered with 426
+    };
     while let Some(message) = websocket.recv_message().await? {
         if matches!(&message, Message::Text(text) if text.as_str() == "stop-listening") {
             stop_listening.notify_one();

@@ -35,14 +35,8 @@ pub enum Accepted<S> {
 /// [`Error::Handshake`] for a malformed request (answered with the matching HTTP error) or
 /// a timeout; [`Error::Transport`] if the stream fails.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>, Error> {
-    let accept_upgrades = |request: &Request| {
-        if request.is_websocket() {
-            Decision::Accept(Accept::new())
-        } else {
-            Decision::Respond(Response::new(426).with_header("Upgrade", "websocket"))
-        }
-    };
-    match accept_with(stream, Arc::new(Config::default()), accept_upgrades).await? {
+    // The core answers a plain HTTP request that is "accepted" with 426.
+    match accept_with(stream, Arc::new(Config::default()), |_| Decision::Accept(Accept::new())).await? {
         Accepted::WebSocket(websocket, _) => Ok(websocket),
         Accepted::Responded(_) => Err(HandshakeError::BadHeader("Upgrade: websocket").into()),
     }
@@ -70,17 +64,16 @@ where
         HandshakeEvent::Failed(error) => return Err(finish(&mut io, &mut handshake, error.into()).await),
         other => unreachable!("a server handshake reported {other:?}"),
     };
-    match handshake.decide(Instant::now(), hook(&request))? {
-        Some(conn) => {
-            let mut websocket = WebSocket::new(io, conn);
-            websocket.flush().await?;
-            Ok(Accepted::WebSocket(websocket, request))
-        }
-        None => {
-            write_all(&mut io, &mut handshake).await?;
-            Ok(Accepted::Responded(request))
-        }
+    let decided = handshake.decide(Instant::now(), hook(&request));
+    if let Ok(Some(conn)) = decided {
+        let mut websocket = WebSocket::new(io, conn);
+        websocket.flush().await?;
+        return Ok(Accepted::WebSocket(websocket, request));
     }
+    // A response: the hook's, or the core's 500 for a decision it could not carry out.
+    write_all(&mut io, &mut handshake).await?;
+    decided?;
+    Ok(Accepted::Responded(request))
 }
 
 /// Connects to a `ws://` or `wss://` URL with [`Config::default`]: shorthand for

@@ -271,13 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Stops the transport after `error`; returns it unless it means the peer went away.
     fn fail_unless_peer_gone(&mut self, machine: &mut impl SansIo, error: io::Error) -> io::Result<()> {
-        let peer_gone = matches!(
-            error.kind(),
-            io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe
-                | io::ErrorKind::UnexpectedEof
-        );
+        let peer_gone = wsflow::is_peer_gone(&error);
         let error = self.fail(machine, error);
         if peer_gone {
             Ok(())
