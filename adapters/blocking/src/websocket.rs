@@ -100,13 +100,20 @@ pub(crate) fn recv_event(endpoint: &mut impl Receiving) -> Result<Option<Event>,
             }
             core.conn.poll_timeout()
         };
+        // Write what pulling events queued (a close echo, the close frame of a failure)
+        // before waiting on the peer, who may be waiting for it.
+        write_queued(endpoint)?;
         let input = endpoint.read(deadline)?;
         endpoint.feed(input);
-        match endpoint.write_queued() {
-            // Non-blocking and the socket is full: retried after the next read.
-            Err(error) if is_would_block(&error) => {}
-            other => other?,
-        }
+        write_queued(endpoint)?;
+    }
+}
+
+/// Writes what the core queued; on a non-blocking stream a full socket is retried later.
+fn write_queued(endpoint: &mut impl Receiving) -> Result<(), Error> {
+    match endpoint.write_queued() {
+        Err(error) if is_would_block(&error) => Ok(()),
+        other => other,
     }
 }
 
