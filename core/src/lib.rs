@@ -68,3 +68,8 @@ pub use handshake::{
     UrlError,
 };
 pub use message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
