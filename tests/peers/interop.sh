@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop: third-party clients (Python websockets, Node ws) against each adapter's
-# echo-server example.
+# echo-server example, then our clients (tests/tests/interop.rs) against their servers.
 #
 # Usage: tests/peers/interop.sh         (after tests/peers/setup.sh)
 #
@@ -92,6 +92,20 @@ for a in $ADAPTERS; do
   kill -0 "$SERVER_PID" 2>/dev/null || { LINES+=("$(printf '  %-9s %-7s echo-server died' "$a" -)"); failed=$((failed + 1)); }
   stop_server
 done
+
+# The other direction: our clients (every adapter) against the peers' servers.
+echo "######## our clients against Python websockets and Node ws servers"
+out="$LOGS/our-clients.out"
+rc=0
+timeout 900 cargo test --manifest-path "$REPO/Cargo.toml" -p wsflow-tests --test interop -- --ignored 2>&1 | tee "$out" || rc=$?
+counts="$(grep -E '^test result: ' "$out" | tail -n 1 || true)"
+p="$(echo "$counts" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')"
+f="$(echo "$counts" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')"
+p="${p:-0}"; f="${f:-0}"
+if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+passed=$((passed + p)); failed=$((failed + f))
+[ $rc -eq 0 ] && s=PASS || s=FAIL
+LINES+=("$(printf '  %-9s %-7s %-5s %s' "peers" "servers" "$s" "${counts:-no result}")")
 
 echo
 echo "== interop overall (logs in $LOGS)"
