@@ -522,6 +522,11 @@ impl Connection {
     /// The next bytes to write, or `None` when nothing is queued.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.events.is_empty() {
+            // Every event before a violation has been pulled (and answered, if the
+            // application chose to): now the failure's close frame may go out.
+            self.carry_out_deferred_failure();
+        }
         let at_frame_start = self.tx_queue.front().is_none_or(|chunk| chunk.starts_frame);
         if at_frame_start {
             if let Some(payload) = self.pending_pongs.pop_front() {
@@ -872,22 +877,33 @@ impl Connection {
             apply_mask(&mut input, mask, offset);
         }
         let streaming = self.config.streaming;
-        let limit = self.config.max_message_size - message.inflated_len;
+        let max = self.config.max_message_size;
+        let limit = max - message.inflated_len;
         let mut fresh = Vec::new();
         let out = if streaming { &mut fresh } else { &mut message.inflated };
         let start = out.len();
-        codec.inflate(&input, out, limit)?;
-        if ends_message {
-            codec.finish_message(out, limit)?;
+        let mut inflated = codec.inflate(&input, out, limit);
+        if ends_message && inflated.is_ok() {
+            inflated = codec.finish_message(out, limit);
         }
+        // Whatever the reads, fail with the first error in the stream: bad text that inflated
+        // before a failure (within the limit) comes first, and a message over the limit is
+        // reported against the configured limit.
         if message.kind == MessageKind::Text {
             message
                 .utf8
-                .feed(&out[start..])
+                .feed(&out[start..out.len().min(limit).max(start)])
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
-            if ends_message {
-                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
+        }
+        inflated.map_err(|error| match error {
+            ProtocolError::MessageTooBig { .. } => ProtocolError::MessageTooBig {
+                size: max as u64 + 1,
+                limit: max,
+            },
+            other => other,
+        })?;
+        if ends_message && message.kind == MessageKind::Text {
+            message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         let kind = message.kind;
         if streaming {
@@ -991,7 +1007,8 @@ impl Connection {
     }
 
     /// Fails the connection (§7.1.7), once the application has pulled the events of the
-    /// frames that came before the violation.
+    /// frames that came before the violation (at the next `poll_event` returning `None` or
+    /// `poll_transmit` with no event left).
     fn fail(&mut self, now: Instant, error: ProtocolError) {
         if matches!(self.phase, Phase::Open) && !self.events.is_empty() {
             self.drop_receive_state();

@@ -370,16 +370,16 @@ impl DeflateCodec {
                 .clamp(1, (input.len() * 4).max(16 << 10));
             out.reserve(room);
             let (before_in, before_out) = (decompressor.total_in(), out.len());
-            let status = decompressor
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| ProtocolError::CompressionError)?;
+            let result = decompressor.decompress_vec(&input[consumed..], out, FlushDecompress::Sync);
             consumed += (decompressor.total_in() - before_in) as usize;
+            // Passing the limit came first when the output did, even if the input then fails.
             if out.len() > limit {
                 return Err(ProtocolError::MessageTooBig {
                     size: out.len() as u64,
                     limit,
                 });
             }
+            let status = result.map_err(|_| ProtocolError::CompressionError)?;
             let stalled = consumed == input.len() && out.len() < out.capacity();
             let no_progress = decompressor.total_in() == before_in && out.len() == before_out;
             if stalled || no_progress || status == Status::StreamEnd {

@@ -203,9 +203,10 @@ impl Response {
         &self.body
     }
 
-    /// The subprotocol the server selected (`Sec-WebSocket-Protocol`).
+    /// The subprotocol the server selected (`Sec-WebSocket-Protocol`), read as the client
+    /// checks it: trimmed, empty list items skipped.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.headers.get("sec-websocket-protocol")
+        self.headers.list("sec-websocket-protocol").next()
     }
 
     /// Serializes the response with `Content-Length` and `Connection: close` added.

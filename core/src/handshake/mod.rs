@@ -54,6 +54,19 @@ pub enum HandshakeEvent {
     Failed(HandshakeError),
 }
 
+/// Appends `data` to `buf` and looks for the end of the HTTP head: `Ok(Some(head_len))`
+/// once it is complete, `Ok(None)` while more is needed, [`HandshakeError::TooLarge`] as
+/// soon as the head passes `max` bytes (so an endless head is never buffered).
+fn read_head(buf: &mut bytes::BytesMut, data: &[u8], max: usize) -> Result<Option<usize>, HandshakeError> {
+    let scanned = buf.len();
+    buf.extend_from_slice(data);
+    match find_head_end(buf, scanned) {
+        Some(head_len) if head_len <= max => Ok(Some(head_len)),
+        None if buf.len() <= max => Ok(None),
+        _ => Err(HandshakeError::TooLarge),
+    }
+}
+
 /// Finds the end of an HTTP head (`\r\n\r\n`) in `buf`, resuming the search at `from`.
 /// Returns the head's length including the blank line.
 fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {

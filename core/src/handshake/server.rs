@@ -8,7 +8,7 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
 use super::http::{write_header_line, write_headers, Headers, Request, Response};
-use super::{accept_key, find_head_end, malformed, HandshakeEvent};
+use super::{accept_key, malformed, read_head, HandshakeEvent};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
 use crate::error::{HandshakeError, SendError};
@@ -98,18 +98,11 @@ impl ServerHandshake {
             Stage::Deciding { .. } => return self.buf.extend_from_slice(data),
             Stage::Finished => return,
         }
-        let scanned = self.buf.len();
-        self.buf.extend_from_slice(data);
-        let Some(head_len) = find_head_end(&self.buf, scanned) else {
-            if self.buf.len() > self.config.max_handshake_size {
-                self.fail(HandshakeError::TooLarge);
-            }
-            return;
+        self.head_len = match read_head(&mut self.buf, data, self.config.max_handshake_size) {
+            Ok(Some(head_len)) => head_len,
+            Ok(None) => return,
+            Err(error) => return self.fail(error),
         };
-        if head_len > self.config.max_handshake_size {
-            return self.fail(HandshakeError::TooLarge);
-        }
-        self.head_len = head_len;
         match self.parse_request() {
             Ok((request, key)) => {
                 let offered = request.subprotocols().map(str::to_owned).collect();
