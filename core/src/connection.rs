@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha8Rng;
@@ -41,10 +41,31 @@ const ZERO_COPY_MIN: usize = 4096;
 /// Masked payloads are copied and unmasked in slices this big, so the unmasking pass reads
 /// bytes that the copy just brought into the cache.
 const UNMASK_SLICE: usize = 16 << 10;
+/// A message in one frame that spans reads gets room for this much of its announced length
+/// when its first bytes arrive (whole frames up to 1 MiB: one allocation, no regrowth
+/// copies); a peer that announces a huge frame and sends little commits no more than this.
+const RESERVE_AHEAD: usize = 1 << 20;
 /// Messages up to this size that arrive whole share [`SMALL_BLOCK_SIZE`] blocks: one
 /// allocation serves many messages, and a message kept for long pins at most one block.
 const SMALL_MESSAGE_MAX: usize = 256;
 const SMALL_BLOCK_SIZE: usize = 4096;
+/// How far "never" is: a timeout too large to add to an `Instant` waits this long instead.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + after`, saturating at [`FAR_FUTURE`] instead of panicking on overflow.
+pub(crate) fn deadline(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
+/// The keepalive interval, if any (a zero interval would ping in a busy loop: none).
+fn ping_interval(config: &Config) -> Option<Duration> {
+    config.ping_interval.filter(|interval| !interval.is_zero())
+}
+
+/// In streaming mode a compressed message is inflated and delivered this much at a time.
+const STREAMED_INFLATE_STEP: usize = 64 << 10;
 /// Queues larger than this are freed when they drain.
 const IDLE_QUEUE_CAPACITY: usize = 16;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
@@ -208,7 +229,7 @@ impl Connection {
     }
 
     pub(crate) fn new(role: Role, config: Arc<Config>, now: Instant, masks: Option<Box<ChaCha8Rng>>) -> Self {
-        let next_ping = config.ping_interval.map(|interval| now + interval);
+        let next_ping = ping_interval(&config).map(|interval| deadline(now, interval));
         Self {
             role,
             config,
@@ -254,7 +275,8 @@ impl Connection {
 
     /// Queues bytes to go out before anything else (the handshake response).
     pub(crate) fn queue_raw(&mut self, bytes: Bytes) {
-        self.push_chunk(bytes, true);
+        // Not a frame start: no pong may be slipped in front of the handshake response.
+        self.push_chunk(bytes, false);
     }
 
     // ---- getters ----
@@ -286,6 +308,20 @@ impl Connection {
     /// compare with a high-water mark for backpressure.
     pub fn buffered_amount(&self) -> usize {
         self.tx_queued + self.tx_buf.len() + self.pending_pongs.iter().map(|pong| pong.len() + 6).sum::<usize>()
+    }
+
+    /// The event [`poll_event`](Self::poll_event) would return next, if one is queued
+    /// (without pulling it: pulling a close notice queues the close echo). Adapters hold
+    /// back writes while the application works through the messages of one read, so the
+    /// answers to all of them go out together.
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
+    /// Whether a pong may go out: until the peer's close frame arrived (§5.5.2), even
+    /// after ours was sent.
+    fn can_send_pong(&self) -> bool {
+        self.can_send() || matches!(self.phase, Phase::CloseSent { .. })
     }
 
     /// Whether data may still be sent (no close frame sent yet).
@@ -343,7 +379,7 @@ impl Connection {
                     return;
                 }
                 if let Some(idle) = self.config.idle_timeout {
-                    if now >= self.last_received + idle {
+                    if now >= deadline(self.last_received, idle) {
                         self.start_close(now, CloseCode::GOING_AWAY, "idle timeout");
                         return;
                     }
@@ -500,6 +536,11 @@ impl Connection {
     /// [`SendError::InvalidCloseCode`] for a code that may not be sent;
     /// [`SendError::CloseReasonTooLong`] over 123 bytes.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if matches!(self.phase, Phase::Failing { .. }) {
+            // The peer already broke the protocol: its failure (and close code) wins.
+            self.carry_out_deferred_failure();
+            return Err(SendError::Closed);
+        }
         self.check_can_send()?;
         if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.as_u16()));
@@ -578,7 +619,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
             Phase::Open => {
-                let idle = self.config.idle_timeout.map(|idle| self.last_received + idle);
+                let idle = self.config.idle_timeout.map(|idle| deadline(self.last_received, idle));
                 [self.next_ping, self.pong_deadline, idle].into_iter().flatten().min()
             }
             Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
@@ -839,7 +880,7 @@ impl Connection {
         };
         let start = buffer.len();
         if offset == 0 && single_frame {
-            buffer.reserve(chunk.len().max((frame.len - offset).min(UNMASK_SLICE)));
+            buffer.reserve(chunk.len().max(frame.len.min(RESERVE_AHEAD)));
         }
         extend_unmasked(buffer, chunk, frame.mask, offset);
         if text && !ends_message {
@@ -878,49 +919,65 @@ impl Connection {
         }
         let streaming = self.config.streaming;
         let max = self.config.max_message_size;
-        let limit = max - message.inflated_len;
-        let mut fresh = Vec::new();
-        let out = if streaming { &mut fresh } else { &mut message.inflated };
-        let start = out.len();
-        let mut inflated = codec.inflate(&input, out, limit);
-        if ends_message && inflated.is_ok() {
-            inflated = codec.finish_message(out, limit);
-        }
-        // Whatever the reads, fail with the first error in the stream: bad text that inflated
-        // before a failure (within the limit) comes first, and a message over the limit is
-        // reported against the configured limit.
-        if message.kind == MessageKind::Text {
-            message
-                .utf8
-                .feed(&out[start..out.len().min(limit).max(start)])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        inflated.map_err(|error| match error {
-            ProtocolError::MessageTooBig { .. } => ProtocolError::MessageTooBig {
-                size: max as u64 + 1,
-                limit: max,
-            },
-            other => other,
-        })?;
-        if ends_message && message.kind == MessageKind::Text {
-            message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
+        // Streaming inflates in bounded steps, one fragment each, so a small frame that
+        // inflates to a lot never sits in memory whole; reassembly needs it whole anyway.
+        let step = if streaming { STREAMED_INFLATE_STEP } else { usize::MAX };
         let kind = message.kind;
-        if streaming {
-            message.inflated_len += fresh.len();
-            if ends_message {
-                self.message = None;
-            }
-            if !fresh.is_empty() || ends_message {
-                self.events.push_back(Event::Fragment {
-                    kind,
-                    data: Bytes::from(fresh),
-                    fin: ends_message,
+        let mut consumed = 0;
+        loop {
+            let limit = max - message.inflated_len;
+            let mut fresh = Vec::new();
+            let out = if streaming { &mut fresh } else { &mut message.inflated };
+            let start = out.len();
+            let mut outcome = codec
+                .inflate(&input[consumed..], out, limit, step)
+                .map(|(used, pending)| {
+                    consumed += used;
+                    pending
                 });
+            let input_done = matches!(outcome, Ok(false));
+            let finish = input_done && ends_message;
+            if finish {
+                outcome = codec.finish_message(out, limit).map(|()| false);
             }
-            return Ok(());
+            // Whatever the reads, fail with the first error in the stream: bad text that
+            // inflated before a failure (within the limit) comes first, and a message over
+            // the limit is reported against the configured limit.
+            if kind == MessageKind::Text {
+                message
+                    .utf8
+                    .feed(&out[start..out.len().min(limit).max(start)])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            outcome.map_err(|error| match error {
+                ProtocolError::MessageTooBig { .. } => ProtocolError::MessageTooBig {
+                    size: max as u64 + 1,
+                    limit: max,
+                },
+                other => other,
+            })?;
+            if finish && kind == MessageKind::Text {
+                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if streaming {
+                message.inflated_len += fresh.len();
+                if !fresh.is_empty() || finish {
+                    self.events.push_back(Event::Fragment {
+                        kind,
+                        data: Bytes::from(fresh),
+                        fin: finish,
+                    });
+                }
+            }
+            if input_done {
+                break;
+            }
         }
         if !ends_message {
+            return Ok(());
+        }
+        if streaming {
+            self.message = None;
             return Ok(());
         }
         let payload = Bytes::from(std::mem::take(&mut message.inflated));
@@ -947,7 +1004,7 @@ impl Connection {
     fn on_control_frame(&mut self, now: Instant, opcode: OpCode, payload: Bytes) -> Result<(), ProtocolError> {
         match opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && self.can_send() {
+                if self.config.auto_pong && self.can_send_pong() {
                     if self.pending_pongs.len() == MAX_PENDING_PONGS {
                         self.pending_pongs.pop_front();
                     }
@@ -988,7 +1045,7 @@ impl Connection {
     }
 
     fn handshake_complete(&mut self, now: Instant) {
-        let deadline = now + self.config.close_timeout;
+        let deadline = deadline(now, self.config.close_timeout);
         self.drop_receive_state();
         self.phase = match self.role {
             // §7.1.1: the server closes TCP first; the client waits for it.
@@ -1035,7 +1092,7 @@ impl Connection {
         self.drop_receive_state();
         self.queue_shutdown();
         self.phase = Phase::Draining {
-            deadline: now + self.config.close_timeout,
+            deadline: deadline(now, self.config.close_timeout),
             reason: CloseReason::Failed(error),
         };
     }
@@ -1068,7 +1125,9 @@ impl Connection {
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
-        self.check_can_send()?;
+        if !(self.can_send() || (opcode == OpCode::Pong && self.can_send_pong())) {
+            return Err(SendError::Closed);
+        }
         if payload.len() > 125 {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
         }
@@ -1081,15 +1140,15 @@ impl Connection {
         let payload = Bytes::copy_from_slice(&self.ping_count.to_be_bytes());
         self.queue_frame(OpCode::Ping, true, &payload);
         if self.pong_deadline.is_none() {
-            self.pong_deadline = Some(now + self.config.pong_timeout);
+            self.pong_deadline = Some(deadline(now, self.config.pong_timeout));
         }
-        self.next_ping = self.config.ping_interval.map(|interval| now + interval);
+        self.next_ping = ping_interval(&self.config).map(|interval| deadline(now, interval));
     }
 
     fn start_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
         self.queue_close_frame(code, reason);
         self.phase = Phase::CloseSent {
-            deadline: now + self.config.close_timeout,
+            deadline: deadline(now, self.config.close_timeout),
         };
     }
 

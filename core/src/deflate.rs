@@ -269,6 +269,8 @@ pub(crate) struct DeflateCodec {
     role: Role,
     compressor: Option<Box<Compress>>,
     decompressor: Option<Box<Decompress>>,
+    /// The peer's deflate stream ended with a final block inside the current message.
+    stream_ended: bool,
 }
 
 impl std::fmt::Debug for DeflateCodec {
@@ -286,6 +288,7 @@ impl DeflateCodec {
             role,
             compressor: None,
             decompressor: None,
+            stream_ended: false,
         }
     }
 
@@ -356,19 +359,43 @@ impl DeflateCodec {
         out
     }
 
-    /// Inflates `input` (part of a compressed message) onto `out`, failing once `out` would
-    /// pass `limit` bytes.
-    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
+    /// Inflates `input` (part of a compressed message) onto `out` until the input is used up
+    /// or `out` has grown by `max_out` bytes, failing once `out` would pass `limit` bytes.
+    /// Returns the input bytes consumed and whether output may still be pending (then call
+    /// again with the rest of the input, even if that is empty).
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        max_out: usize,
+    ) -> Result<(usize, bool), ProtocolError> {
+        if self.stream_ended {
+            // After a final block (BFINAL), nothing but the end of the message may follow.
+            return if input.is_empty() {
+                Ok((0, false))
+            } else {
+                Err(ProtocolError::CompressionError)
+            };
+        }
         let (bits, _) = self.incoming();
         let decompressor = self
             .decompressor
             .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits.max(9))));
+        let start = out.len();
         let mut consumed = 0;
         loop {
-            let room = (limit + 1)
+            let room = limit
+                .saturating_add(1)
                 .saturating_sub(out.len())
-                .clamp(1, (input.len() * 4).max(16 << 10));
-            out.reserve(room);
+                .clamp(1, (input.len() * 4).max(16 << 10))
+                .min(max_out.saturating_sub(out.len() - start).max(1));
+            if max_out == usize::MAX {
+                out.reserve(room);
+            } else {
+                // A bounded step: exactly this much room, so no more output than that.
+                out.reserve_exact(room);
+            }
             let (before_in, before_out) = (decompressor.total_in(), out.len());
             let result = decompressor.decompress_vec(&input[consumed..], out, FlushDecompress::Sync);
             consumed += (decompressor.total_in() - before_in) as usize;
@@ -380,19 +407,34 @@ impl DeflateCodec {
                 });
             }
             let status = result.map_err(|_| ProtocolError::CompressionError)?;
+            if status == Status::StreamEnd {
+                self.stream_ended = true;
+                return if consumed == input.len() {
+                    Ok((consumed, false))
+                } else {
+                    Err(ProtocolError::CompressionError)
+                };
+            }
+            if out.len() - start >= max_out {
+                return Ok((consumed, true));
+            }
             let stalled = consumed == input.len() && out.len() < out.capacity();
             let no_progress = decompressor.total_in() == before_in && out.len() == before_out;
-            if stalled || no_progress || status == Status::StreamEnd {
-                return Ok(());
+            if stalled || no_progress {
+                return Ok((consumed, false));
             }
         }
     }
 
-    /// Ends a compressed message: feeds the trailer back and resets the context if agreed.
+    /// Ends a compressed message: feeds the trailer back and resets the context if agreed
+    /// (or if the message ended the deflate stream with a final block).
     pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
-        self.inflate(&TRAILER, out, limit)?;
+        if !self.stream_ended {
+            self.inflate(&TRAILER, out, limit, usize::MAX)?;
+        }
         let (_, reset) = self.incoming();
-        if reset {
+        if reset || self.stream_ended {
+            self.stream_ended = false;
             if let Some(decompressor) = self.decompressor.as_mut() {
                 decompressor.reset(false);
             }
@@ -511,12 +553,12 @@ mod tests {
                 let compressed = client.compress(message.as_bytes());
                 assert!(compressed.len() < message.len() / 4 || offer.contains("=8"), "{offer}");
                 let mut out = Vec::new();
-                server.inflate(&compressed, &mut out, 1 << 20).unwrap();
+                server.inflate(&compressed, &mut out, 1 << 20, usize::MAX).unwrap();
                 server.finish_message(&mut out, 1 << 20).unwrap();
                 assert_eq!(out, message.as_bytes(), "{offer} round {round}");
                 let back = server.compress(&out);
                 let mut again = Vec::new();
-                client.inflate(&back, &mut again, 1 << 20).unwrap();
+                client.inflate(&back, &mut again, 1 << 20, usize::MAX).unwrap();
                 client.finish_message(&mut again, 1 << 20).unwrap();
                 assert_eq!(again, message.as_bytes());
             }
@@ -529,7 +571,7 @@ mod tests {
         let bomb = client.compress(&vec![0u8; 10 << 20]);
         assert!(bomb.len() < 20_000);
         let mut out = Vec::new();
-        let error = server.inflate(&bomb, &mut out, 1 << 20).unwrap_err();
+        let error = server.inflate(&bomb, &mut out, 1 << 20, usize::MAX).unwrap_err();
         assert!(matches!(error, ProtocolError::MessageTooBig { limit, .. } if limit == 1 << 20));
         assert!(
             out.capacity() <= 3 << 20,
@@ -539,12 +581,59 @@ mod tests {
     }
 
     #[test]
+    fn a_final_block_ends_the_stream_and_the_next_message_starts_afresh() {
+        let (_, mut server) = codec_pair("permessage-deflate", &DeflateConfig::default());
+        let finished = |text: &[u8]| {
+            let mut compressor = Compress::new_with_window_bits(Compression::default(), false, 15);
+            let mut out = Vec::with_capacity(256);
+            compressor.compress_vec(text, &mut out, FlushCompress::Finish).unwrap();
+            out
+        };
+        for text in [&b"Hello"[..], b"again", b""] {
+            let mut out = Vec::new();
+            server.inflate(&finished(text), &mut out, 1 << 20, usize::MAX).unwrap();
+            server.finish_message(&mut out, 1 << 20).unwrap();
+            assert_eq!(out, text, "every message after a final block inflates in full");
+        }
+        let mut trailing = finished(b"Hello");
+        trailing.extend_from_slice(&[0x01, 0x02]);
+        let mut out = Vec::new();
+        assert_eq!(
+            server.inflate(&trailing, &mut out, 1 << 20, usize::MAX),
+            Err(ProtocolError::CompressionError)
+        );
+    }
+
+    #[test]
+    fn bounded_steps_inflate_everything_in_pieces() {
+        let (mut client, mut server) = codec_pair("permessage-deflate", &DeflateConfig::default());
+        let compressed = client.compress(&vec![7u8; 1 << 20]);
+        let (mut consumed, mut total, mut steps) = (0, 0, 0);
+        loop {
+            let mut piece = Vec::new();
+            let (used, pending) = server
+                .inflate(&compressed[consumed..], &mut piece, 1 << 21, 64 << 10)
+                .unwrap();
+            assert!(piece.len() <= 64 << 10 && piece.capacity() <= 64 << 10, "step bounded");
+            consumed += used;
+            total += piece.len();
+            steps += 1;
+            if !pending && consumed == compressed.len() {
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        server.finish_message(&mut rest, 1 << 21).unwrap();
+        assert_eq!((total + rest.len(), steps >= 16), (1 << 20, true));
+    }
+
+    #[test]
     fn garbage_is_a_compression_error() {
         let (_, mut server) = codec_pair("permessage-deflate", &DeflateConfig::default());
         let mut out = Vec::new();
         let result = server
-            .inflate(&[0xFF, 0xFF, 0xFF, 0xFF, 0x00], &mut out, 1 << 20)
-            .and_then(|()| server.finish_message(&mut out, 1 << 20));
+            .inflate(&[0xFF, 0xFF, 0xFF, 0xFF, 0x00], &mut out, 1 << 20, usize::MAX)
+            .and_then(|_| server.finish_message(&mut out, 1 << 20));
         assert_eq!(result, Err(ProtocolError::CompressionError));
     }
 }

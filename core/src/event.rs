@@ -29,7 +29,9 @@ pub enum Event {
     /// A pong arrived (solicited or not).
     Pong(Bytes),
     /// The peer sent a close frame (`None`: without a status code). Unless we had sent a
-    /// close frame first, the echo is already queued.
+    /// close frame first, pulling this event queues the echo (same code). To answer with a
+    /// code of your own, call [`Connection::close`](crate::Connection::close) before
+    /// pulling it (see [`Connection::peek_event`](crate::Connection::peek_event)).
     CloseReceived(Option<CloseFrame>),
     /// The connection is over: drop the transport. Always the last event, exactly once.
     /// (Boxed: it is rare, and keeps every other event small.)

@@ -9,8 +9,8 @@
 //! real transports. To embed it yourself, follow the run loop:
 //!
 //! 1. feed what you read to `handle_data` (or `handle_eof`),
-//! 2. write everything `poll_transmit` returns,
-//! 3. handle everything `poll_event` returns,
+//! 2. handle everything `poll_event` returns (pulling a close notice queues the echo),
+//! 3. write everything `poll_transmit` returns,
 //! 4. wake up at `poll_timeout` and call `handle_timeout`.
 //!
 //! ```

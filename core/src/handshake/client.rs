@@ -11,8 +11,9 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::http::{write_header_line, write_headers, Headers, Response};
 use super::url::{UrlError, WsUrl};
-use super::{accept_key, malformed, read_head, HandshakeEvent};
+use super::{accept_key, keep_pipelined, malformed, read_head, HandshakeEvent};
 use crate::config::Config;
+use crate::connection::deadline;
 use crate::connection::{Connection, Role};
 use crate::error::{HandshakeError, SendError};
 use crate::event::Transmit;
@@ -158,6 +159,8 @@ pub struct ClientHandshake {
     stage: Stage,
     transmits: VecDeque<Transmit>,
     events: VecDeque<HandshakeEvent>,
+    /// The peer closed the transport after the head: the connection learns it at once.
+    eof: bool,
     #[cfg(feature = "deflate")]
     deflate: Option<crate::deflate::DeflateParams>,
 }
@@ -192,7 +195,7 @@ impl ClientHandshake {
         let offer: Option<String> = None;
         let bytes = request.to_bytes(&key, offer.as_deref())?;
         Ok(Self {
-            deadline: now + config.handshake_timeout,
+            deadline: deadline(now, config.handshake_timeout),
             config,
             masks,
             expected_accept: accept_key(key.as_bytes()),
@@ -202,6 +205,7 @@ impl ClientHandshake {
             stage: Stage::Reading,
             transmits: VecDeque::from([Transmit::Data(bytes)]),
             events: VecDeque::new(),
+            eof: false,
             #[cfg(feature = "deflate")]
             deflate: None,
         })
@@ -213,7 +217,12 @@ impl ClientHandshake {
             Stage::Reading => {}
             Stage::ReadingBody { .. } => return self.read_body(data),
             // Frames the server sent right after the 101: kept for the connection.
-            Stage::Accepted => return self.buf.extend_from_slice(data),
+            Stage::Accepted => {
+                if let Err(error) = keep_pipelined(&mut self.buf, self.head_len, data, &self.config) {
+                    self.fail(error);
+                }
+                return;
+            }
             Stage::Finished => return,
         }
         let head_len = match read_head(&mut self.buf, data, self.config.max_handshake_size) {
@@ -256,14 +265,29 @@ impl ClientHandshake {
                 self.reject(response);
             }
             Stage::Reading | Stage::ReadingBody { .. } => self.fail(HandshakeError::UnexpectedEof),
-            other => self.stage = other,
+            // Passed on to the connection by `into_connection`.
+            Stage::Accepted => {
+                self.stage = Stage::Accepted;
+                self.eof = true;
+            }
+            Stage::Finished => {}
         }
     }
 
     /// Reports that the deadline from [`poll_timeout`](Self::poll_timeout) has come.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if now >= self.deadline && matches!(self.stage, Stage::Reading | Stage::ReadingBody { .. }) {
-            self.fail(HandshakeError::TimedOut);
+        if now < self.deadline {
+            return;
+        }
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Reading => self.fail(HandshakeError::TimedOut),
+            // A rejection whose body never ended (no Content-Length, connection kept
+            // open): report it with the body so far rather than lose the status.
+            Stage::ReadingBody { mut response, .. } => {
+                response.body = self.buf.split().freeze();
+                self.reject(response);
+            }
+            other => self.stage = other,
         }
     }
 
@@ -300,6 +324,9 @@ impl ClientHandshake {
             connection.set_deflate(crate::deflate::DeflateCodec::new(params, Role::Client));
         }
         connection.handle_data(now, &self.buf[self.head_len..]);
+        if self.eof {
+            connection.handle_eof(now);
+        }
         Ok(connection)
     }
 

@@ -211,6 +211,15 @@ impl Response {
 
     /// Serializes the response with `Content-Length` and `Connection: close` added.
     pub(crate) fn to_bytes_closing(&self) -> Result<Bytes, SendError> {
+        // These are set here; a second copy from the caller would make the message ambiguous.
+        let framing = ["content-length", "transfer-encoding", "connection"];
+        if let Some((name, _)) = self
+            .headers
+            .iter()
+            .find(|(name, _)| framing.iter().any(|f| name.eq_ignore_ascii_case(f)))
+        {
+            return Err(SendError::InvalidHeader(name.to_owned()));
+        }
         let mut head = String::new();
         let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, self.reason);
         let mut out = head.into_bytes();

@@ -54,6 +54,27 @@ pub enum HandshakeEvent {
     Failed(HandshakeError),
 }
 
+/// How many bytes may follow a complete head before the connection takes them over (a
+/// pipelined first frame, or frames a server sends right after its 101): more fails the
+/// handshake as too large instead of buffering without bound.
+fn pipelined_limit(config: &crate::Config) -> usize {
+    config.max_handshake_size.max(64 << 10)
+}
+
+/// Keeps bytes that follow a complete head, within [`pipelined_limit`].
+fn keep_pipelined(
+    buf: &mut bytes::BytesMut,
+    head_len: usize,
+    data: &[u8],
+    config: &crate::Config,
+) -> Result<(), HandshakeError> {
+    if buf.len() - head_len + data.len() > pipelined_limit(config) {
+        return Err(HandshakeError::TooLarge);
+    }
+    buf.extend_from_slice(data);
+    Ok(())
+}
+
 /// Appends `data` to `buf` and looks for the end of the HTTP head: `Ok(Some(head_len))`
 /// once it is complete, `Ok(None)` while more is needed, [`HandshakeError::TooLarge`] as
 /// soon as the head passes `max` bytes (so an endless head is never buffered).

@@ -8,8 +8,9 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
 use super::http::{write_header_line, write_headers, Headers, Request, Response};
-use super::{accept_key, malformed, read_head, HandshakeEvent};
+use super::{accept_key, keep_pipelined, malformed, read_head, HandshakeEvent};
 use crate::config::Config;
+use crate::connection::deadline;
 use crate::connection::{Connection, Role};
 use crate::error::{HandshakeError, SendError};
 use crate::event::Transmit;
@@ -74,19 +75,22 @@ pub struct ServerHandshake {
     stage: Stage,
     transmits: VecDeque<Transmit>,
     events: VecDeque<HandshakeEvent>,
+    /// The peer closed the transport after the head: the connection learns it at once.
+    eof: bool,
 }
 
 impl ServerHandshake {
     /// A handshake that must finish within [`Config::handshake_timeout`] of `now`.
     pub fn new(config: Arc<Config>, now: Instant) -> Self {
         Self {
-            deadline: now + config.handshake_timeout,
+            deadline: deadline(now, config.handshake_timeout),
             config,
             buf: BytesMut::new(),
             head_len: 0,
             stage: Stage::Reading,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            eof: false,
         }
     }
 
@@ -95,7 +99,12 @@ impl ServerHandshake {
         match self.stage {
             Stage::Reading => {}
             // Pipelined bytes after the head: kept for the connection.
-            Stage::Deciding { .. } => return self.buf.extend_from_slice(data),
+            Stage::Deciding { .. } => {
+                if let Err(error) = keep_pipelined(&mut self.buf, self.head_len, data, &self.config) {
+                    self.fail(error);
+                }
+                return;
+            }
             Stage::Finished => return,
         }
         self.head_len = match read_head(&mut self.buf, data, self.config.max_handshake_size) {
@@ -120,11 +129,16 @@ impl ServerHandshake {
 
     /// Reports that the peer closed the transport.
     pub fn handle_eof(&mut self, _now: Instant) {
-        if matches!(self.stage, Stage::Reading) {
-            self.stage = Stage::Finished;
-            self.transmits.push_back(Transmit::Shutdown);
-            self.events
-                .push_back(HandshakeEvent::Failed(HandshakeError::UnexpectedEof));
+        match self.stage {
+            Stage::Reading => {
+                self.stage = Stage::Finished;
+                self.transmits.push_back(Transmit::Shutdown);
+                self.events
+                    .push_back(HandshakeEvent::Failed(HandshakeError::UnexpectedEof));
+            }
+            // Passed on to the connection when the request is accepted.
+            Stage::Deciding { .. } => self.eof = true,
+            Stage::Finished => {}
         }
     }
 
@@ -206,6 +220,9 @@ impl ServerHandshake {
         let pipelined = self.buf.split_off(self.head_len);
         self.buf = BytesMut::new();
         connection.handle_data(now, &pipelined);
+        if self.eof {
+            connection.handle_eof(now);
+        }
         Ok(connection)
     }
 
