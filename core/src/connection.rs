@@ -66,8 +66,6 @@ fn ping_interval(config: &Config) -> Option<Duration> {
 
 /// In streaming mode a compressed message is inflated and delivered this much at a time.
 const STREAMED_INFLATE_STEP: usize = 64 << 10;
-/// Queues larger than this are freed when they drain.
-const IDLE_QUEUE_CAPACITY: usize = 16;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
 const MAX_PENDING_PONGS: usize = 16;
 
@@ -579,7 +577,8 @@ impl Connection {
         }
         if let Some(chunk) = self.tx_queue.pop_front() {
             self.tx_queued -= chunk.bytes.len();
-            if self.tx_queue.is_empty() && self.tx_queue.capacity() > IDLE_QUEUE_CAPACITY {
+            if self.tx_queue.is_empty() {
+                // An idle connection holds no queue (at most one allocation per burst).
                 self.tx_queue = VecDeque::new();
             }
             return Some(Transmit::Data(chunk.bytes));
@@ -607,8 +606,8 @@ impl Connection {
             // The application has seen everything that came before a violation.
             self.carry_out_deferred_failure();
         }
-        if self.events.is_empty() && self.events.capacity() > IDLE_QUEUE_CAPACITY {
-            // After a burst, give the queue's memory back.
+        if self.events.is_empty() {
+            // An idle connection holds no queue (at most one allocation per read).
             self.events = VecDeque::new();
         }
         event

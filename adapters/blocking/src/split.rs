@@ -122,6 +122,10 @@ impl<S: Transport> Sending for WsSender<S> {
     fn high_water_mark(&self) -> usize {
         self.high_water_mark
     }
+
+    fn batches_sends(&self) -> bool {
+        false
+    }
 }
 
 /// The receiving half of a split [`WebSocket`](crate::WebSocket): `Send`, for one thread.

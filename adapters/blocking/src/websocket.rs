@@ -50,6 +50,9 @@ pub(crate) trait Endpoint {
 /// An endpoint that sends.
 pub(crate) trait Sending: Endpoint {
     fn high_water_mark(&self) -> usize;
+    /// Whether a send may leave its write to the receive loop while received events wait
+    /// (not split: the thread that sends is the one that receives).
+    fn batches_sends(&self) -> bool;
 }
 
 /// An endpoint that reads.
@@ -65,15 +68,24 @@ fn is_would_block(error: &Error) -> bool {
 }
 
 /// Runs a command on the core, then writes through. On a non-blocking stream, a full
-/// socket is an error only once the queue passes the high-water mark.
+/// socket is an error only once the queue passes the high-water mark. While received
+/// events wait (the application is answering the messages of one read), an unsplit
+/// connection leaves the write to [`recv_event`], which makes it once they are handed over.
 pub(crate) fn command(
     endpoint: &mut impl Sending,
     command: impl FnOnce(&mut Connection, Instant) -> Result<(), SendError>,
 ) -> Result<(), Error> {
     command(&mut endpoint.core().conn, Instant::now())?;
+    let mark = endpoint.high_water_mark();
+    let answering_a_read = {
+        let core = endpoint.core();
+        core.conn.peek_event().is_some() && core.buffered_amount() <= mark
+    };
+    if answering_a_read && endpoint.batches_sends() {
+        return Ok(());
+    }
     match endpoint.write_queued() {
         Err(error) if is_would_block(&error) => {
-            let mark = endpoint.high_water_mark();
             let buffered = endpoint.core().buffered_amount();
             if buffered > mark {
                 Err(error)
@@ -131,7 +143,9 @@ pub(crate) fn recv_message(endpoint: &mut impl Receiving) -> Result<Option<Messa
 macro_rules! sending_methods {
     () => {
         /// Sends a message. Blocks until it is written; on a non-blocking stream, see
-        /// [`flush`](Self::flush).
+        /// [`flush`](Self::flush). On a [`WebSocket`](crate::WebSocket) (not split) while
+        /// received messages are waiting, the write is left to `recv`, which makes it once
+        /// they have been handed over: one write answers a whole read.
         ///
         /// # Errors
         /// [`Error::Send`](crate::Error) when the connection cannot send (e.g. after
@@ -233,8 +247,9 @@ pub(crate) use {receiving_methods, sending_methods};
 
 /// A WebSocket connection over a blocking stream `S` (see [`Transport`]).
 ///
-/// Everything happens inside the calls: [`send`](Self::send) and friends write through,
-/// [`recv`](Self::recv) reads, answers pings, and fires the core's timers (keepalive,
+/// Everything happens inside the calls: [`send`](Self::send) and friends write through
+/// (except while messages of the last read wait to be received: `recv` then writes the
+/// answers to all of them at once), [`recv`](Self::recv) reads, answers pings, and fires the core's timers (keepalive,
 /// close and idle timeouts) by setting the socket's read timeout to the next deadline.
 ///
 /// **Non-blocking use.** After `set_nonblocking(true)` on the socket (through
@@ -344,6 +359,10 @@ impl<S: Transport> Endpoint for WebSocket<S> {
 impl<S: Transport> Sending for WebSocket<S> {
     fn high_water_mark(&self) -> usize {
         self.high_water_mark
+    }
+
+    fn batches_sends(&self) -> bool {
+        true
     }
 }
 

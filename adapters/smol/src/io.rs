@@ -1,6 +1,7 @@
 //! The one drive loop: moves bytes between a futures-io stream and any [`SansIo`] machine
 //! (handshake or connection) and fires its timer.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -14,11 +15,18 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
 use wsflow::{is_peer_gone, SansIo, Transmit};
 
-/// Size of the read buffer, allocated while the stream delivers data and released as soon
-/// as a read would wait.
+/// Bytes read at a time. (Larger reads cost fewer system calls for big messages, but a
+/// read holding more than the core's 16 pending pongs' worth of pings would drop pongs.)
 const READ_BUFFER_SIZE: usize = 16 << 10;
 /// Most chunks gathered into one vectored write.
 const MAX_WRITE_CHUNKS: usize = 64;
+
+thread_local! {
+    /// The read buffer of every connection polled on this thread: a read is fed to the
+    /// machine (which copies what it keeps) before the poll returns, so no connection holds
+    /// a read buffer of its own, and reading allocates nothing.
+    static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER_SIZE].into_boxed_slice());
+}
 
 /// How far the write side has gone towards shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,11 +38,10 @@ enum WriteSide {
     Closed,
 }
 
-/// I/O state kept beside a machine: the read buffer, the bytes pulled from the machine but
-/// not yet written, and the one reusable timer.
+/// I/O state kept beside a machine: the bytes pulled from the machine but not yet
+/// written, and the one reusable timer.
 #[derive(Debug)]
 pub(crate) struct Io {
-    read_buffer: Vec<u8>,
     write_queue: VecDeque<Bytes>,
     write_queued: usize,
     write_side: WriteSide,
@@ -46,7 +53,6 @@ pub(crate) struct Io {
 impl Io {
     pub(crate) fn new() -> Self {
         Self {
-            read_buffer: Vec::new(),
             write_queue: VecDeque::new(),
             write_queued: 0,
             write_side: WriteSide::Open,
@@ -152,6 +158,8 @@ impl Io {
             written -= front.len();
             self.write_queue.pop_front();
         }
+        // An idle connection holds no queue (at most one allocation per write).
+        self.write_queue = VecDeque::new();
     }
 
     /// Waits for input: fires the machine's timer when its deadline has come, or feeds it
@@ -176,20 +184,32 @@ impl Io {
         if self.eof {
             return Poll::Pending;
         }
-        if self.read_buffer.is_empty() {
-            self.read_buffer = vec![0; READ_BUFFER_SIZE];
-        }
+        READ_BUFFER.with(|shared| match shared.try_borrow_mut() {
+            Ok(mut buffer) => self.poll_read_into(&mut buffer, stream, machine, cx),
+            // A stream that itself drives a connection on this thread: a buffer of its own.
+            Err(_) => self.poll_read_into(&mut vec![0; READ_BUFFER_SIZE], stream, machine, cx),
+        })
+    }
+
+    fn poll_read_into<S, M>(
+        &mut self,
+        buffer: &mut [u8],
+        stream: &mut S,
+        machine: &mut M,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>>
+    where
+        S: AsyncRead + Unpin,
+        M: SansIo,
+    {
         let result = loop {
-            match Pin::new(&mut *stream).poll_read(cx, &mut self.read_buffer) {
+            match Pin::new(&mut *stream).poll_read(cx, buffer) {
                 Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 other => break other,
             }
         };
         match result {
-            Poll::Pending => {
-                self.read_buffer = Vec::new();
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => {
                 self.finish_reading(machine);
                 Poll::Ready(Ok(()))
@@ -199,7 +219,7 @@ impl Io {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Ok(read)) => {
-                machine.handle_data(Instant::now(), &self.read_buffer[..read]);
+                machine.handle_data(Instant::now(), &buffer[..read]);
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(error)) => {
@@ -211,7 +231,6 @@ impl Io {
 
     fn finish_reading<M: SansIo>(&mut self, machine: &mut M) {
         self.eof = true;
-        self.read_buffer = Vec::new();
         machine.handle_eof(Instant::now());
     }
 

@@ -128,6 +128,19 @@ where
 ///
 /// Not cancel safe: dropping the future abandons the handshake and the stream.
 pub async fn accept_with<S>(
+    stream: S,
+    config: Arc<Config>,
+    hook: impl FnOnce(&Request) -> Decision,
+) -> Result<Accepted<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // The handshake's state is bigger than the connection it yields: boxed, it does not
+    // set the size of the caller's future (an idle connection's memory) for its whole life.
+    Box::pin(handshake_then_decide(stream, config, hook)).await
+}
+
+async fn handshake_then_decide<S>(
     mut stream: S,
     config: Arc<Config>,
     hook: impl FnOnce(&Request) -> Decision,

@@ -17,7 +17,9 @@ use wsflow::{Closed, Connection, Event, Message, SendError};
 use crate::websocket::{command_methods, WebSocket};
 use crate::Error;
 
-pub(crate) fn split<S>(socket: WebSocket<S>) -> (WsSender<S>, WsReceiver<S>) {
+pub(crate) fn split<S>(mut socket: WebSocket<S>) -> (WsSender<S>, WsReceiver<S>) {
+    // The receiving task may be busy elsewhere while events wait: sends write at once.
+    socket.batch_sends = false;
     let wakers = Arc::new(HalfWakers::default());
     let shared = Arc::new(Shared {
         socket: Mutex::new(socket),

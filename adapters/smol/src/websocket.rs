@@ -28,6 +28,9 @@ macro_rules! command_methods {
     (@methods $self:ident, $($receiver:tt)+) => {
         /// Sends a message. Returns once it is queued and the outgoing queue is under the
         /// high-water mark, writing to the stream (and waiting for it) as long as it is over.
+        /// On a [`WebSocket`](crate::WebSocket) (not split) while received messages are
+        /// waiting, the write is left to `recv`, which makes it once they have been handed
+        /// over.
         ///
         /// Cancel safety: once polled, the message is queued and will be written by later
         /// calls; dropping the future only stops the waiting.
@@ -97,12 +100,16 @@ pub(crate) use command_methods;
 /// [high-water mark](Self::set_high_water_mark). Use [`split`](Self::split) to read and
 /// write from two tasks.
 ///
+/// Writes are batched: what is sent while messages of the last read are still waiting to
+/// be received is written once `recv` runs out of them (before it waits for the stream),
+/// so a loop that answers each message makes one write per read, not one per message.
+/// [`flush`](Self::flush) writes at once.
+///
 /// It also implements [`futures_core::Stream`] of messages (like
 /// [`recv_message`](Self::recv_message)) and [`futures_sink::Sink`] of messages (closing
 /// the sink sends a 1000 close frame).
 ///
-/// Idle, it holds no read buffer: a 16 KiB one is allocated while the stream delivers data
-/// and released when a read would wait.
+/// It holds no read buffer: reads go to one buffer per thread, shared by every connection.
 #[derive(Debug)]
 pub struct WebSocket<S> {
     stream: S,
@@ -113,6 +120,9 @@ pub struct WebSocket<S> {
     /// it is reported once they are or at the deadline.
     closing: Option<(Box<Closed>, Instant)>,
     closed: Option<Closed>,
+    /// Not split: the task that sends is the one that receives, so what it sends while
+    /// received events wait is written when `recv` runs out of them (one write per read).
+    pub(crate) batch_sends: bool,
 }
 
 impl<S> WebSocket<S> {
@@ -124,6 +134,7 @@ impl<S> WebSocket<S> {
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             closing: None,
             closed: None,
+            batch_sends: true,
         }
     }
 
@@ -219,10 +230,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
         loop {
-            let flushed = self
-                .io
-                .poll_write(&mut self.stream, &mut self.connection, cx)?
-                .is_ready();
+            // Messages are handed over before writing: the answers to all the messages of one
+            // read go out together, once they have been handed over.
+            let next_is_data = matches!(
+                self.connection.peek_event(),
+                Some(Event::Message(_) | Event::Fragment { .. })
+            );
+            let flushed = !next_is_data
+                && self
+                    .io
+                    .poll_write(&mut self.stream, &mut self.connection, cx)?
+                    .is_ready();
             if let Some((closed, deadline)) = self.closing.take() {
                 if !flushed && self.io.poll_deadline(deadline, cx).is_pending() {
                     self.closing = Some((closed, deadline));
@@ -266,6 +284,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn poll_write_below_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.batch_sends && self.connection.peek_event().is_some() && self.buffered_amount() <= self.high_water_mark
+        {
+            return Poll::Ready(Ok(()));
+        }
         match self.poll_flush_queue(cx) {
             Poll::Pending if self.buffered_amount() <= self.high_water_mark => Poll::Ready(Ok(())),
             other => other,

@@ -57,6 +57,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Decision,
 {
+    // The handshake's state is bigger than the connection it yields: boxed, it does not
+    // set the size of the caller's future (an idle connection's memory) for its whole life.
+    Box::pin(handshake_then_decide(stream, config, hook)).await
+}
+
+async fn handshake_then_decide<S, F>(stream: S, config: Arc<Config>, hook: F) -> Result<Accepted<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Decision,
+{
     let mut io = Io::new(stream);
     let mut handshake = ServerHandshake::new(config, Instant::now());
     let request = match next_event(&mut io, &mut handshake, ServerHandshake::poll_event).await? {
@@ -244,7 +254,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     T: SansIo,
 {
-    poll_fn(|cx| io.poll_event(handshake, Role::Receiver, cx, poll_event)).await
+    poll_fn(|cx| io.poll_event(handshake, Role::Receiver, cx, poll_event, |_| false)).await
 }
 
 /// Writes everything the handshake queued, shutdown included.

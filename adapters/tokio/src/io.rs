@@ -1,6 +1,7 @@
 //! The one drive loop: feeds reads into any [`SansIo`] machine (handshake or connection),
 //! writes what it transmits in batches, and keeps its timer.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -15,11 +16,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use wsflow::{SansIo, Transmit};
 
-/// Bytes read per `poll_read`. The buffer exists only while data flows: it is released
-/// whenever a read would block, so an idle connection holds none.
-const READ_BUFFER_SIZE: usize = 32 << 10;
+/// Bytes read per `poll_read`: the buffer is per thread, so its size costs no memory per
+/// connection, and big messages take few reads.
+const READ_BUFFER_SIZE: usize = 256 << 10;
 /// Most chunks gathered into one vectored write.
 const MAX_WRITE_SLICES: usize = 64;
+
+thread_local! {
+    /// The read buffer of every connection polled on this thread: a read is fed to the
+    /// machine (which copies what it keeps) before the poll returns, so no connection holds
+    /// a read buffer of its own, and reading allocates nothing.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(READ_BUFFER_SIZE));
+}
 
 /// Which task a poll comes from; a split connection is polled by two tasks at once.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +80,8 @@ impl Timer {
     /// Ready once `deadline` has passed; pending forever without a deadline.
     fn poll_expired(&mut self, deadline: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(deadline) = deadline else {
+            // No deadline (the handshake's is over, no keepalive): hold no timer while idle.
+            self.sleep = None;
             return Poll::Pending;
         };
         let sleep = match &mut self.sleep {
@@ -91,7 +101,6 @@ impl Timer {
 #[derive(Debug)]
 pub(crate) struct Io<S> {
     pub(crate) stream: S,
-    read_buffer: Option<Vec<u8>>,
     read_closed: bool,
     /// Transmits taken from the machine and not yet written (the front one maybe in part).
     outgoing: VecDeque<Bytes>,
@@ -108,7 +117,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         let wakers = Arc::new(TaskWakers::default());
         Self {
             stream,
-            read_buffer: None,
             read_closed: false,
             outgoing: VecDeque::new(),
             outgoing_len: 0,
@@ -191,6 +199,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             written -= front.len();
             self.outgoing.pop_front();
         }
+        if self.outgoing.is_empty() {
+            // An idle connection holds no queue (at most one allocation per write).
+            self.outgoing = VecDeque::new();
+        }
     }
 
     /// One read fed to the machine (end of stream as `handle_eof`). Pending forever after
@@ -199,13 +211,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         if self.read_closed {
             return Poll::Pending;
         }
-        let mut buffer = self
-            .read_buffer
-            .take()
-            .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER_SIZE));
+        READ_BUFFER.with(|shared| match shared.try_borrow_mut() {
+            Ok(mut buffer) => self.poll_read_into(&mut buffer, machine, cx),
+            // A stream that itself drives a connection on this thread: a buffer of its own.
+            Err(_) => self.poll_read_into(&mut Vec::with_capacity(READ_BUFFER_SIZE), machine, cx),
+        })
+    }
+
+    fn poll_read_into(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        machine: &mut impl SansIo,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         let spare: &mut [MaybeUninit<u8>] = buffer.spare_capacity_mut();
         let mut read = ReadBuf::uninit(spare);
-        // On `Pending` the buffer is dropped: an idle connection holds no read buffer.
         ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read))?;
         let now = Instant::now();
         if read.filled().is_empty() {
@@ -213,7 +233,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             machine.handle_eof(now);
         } else {
             machine.handle_data(now, read.filled());
-            self.read_buffer = Some(buffer);
         }
         Poll::Ready(Ok(()))
     }
@@ -232,14 +251,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         self.write = WriteState::Done;
         self.outgoing.clear();
         self.outgoing_len = 0;
-        self.read_buffer = None;
         machine.handle_eof(Instant::now());
         error
     }
 
     /// Drives the machine until `next_event` yields: writes, timer and reads, in that
     /// order, so answers the machine queued (pongs, close echoes) go out before the event
-    /// is handed over. A peer that resets or drops the transport is reported to the
+    /// is handed over. While `batched` holds, the next event is handed over before writing:
+    /// the application's answers to all the messages of one read then go out in one write,
+    /// made when they run out (before waiting for the transport). A peer that resets or drops the transport is reported to the
     /// machine as the end of the stream, not as an error: the machine says how that ends
     /// (e.g. `Closed` with 1006, or a clean close when the closing handshake was done).
     /// Cancel safe: all state lives in `self` and in the machine.
@@ -249,10 +269,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         role: Role,
         cx: &mut Context<'_>,
         mut next_event: impl FnMut(&mut T) -> Option<E>,
+        batched: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<E>> {
         let waker = self.register(role, cx);
         let cx = &mut Context::from_waker(&waker);
         loop {
+            if batched(machine) {
+                if let Some(event) = next_event(machine) {
+                    return Poll::Ready(Ok(event));
+                }
+            }
             self.take_transmits(machine);
             if let Poll::Ready(Err(error)) = self.poll_write_queue(cx) {
                 self.fail_unless_peer_gone(machine, error)?;

@@ -27,6 +27,9 @@ pub(crate) struct Inner<S> {
     /// Set when [`Event::Closed`] has been handed to the application.
     closed: Option<Closed>,
     high_water_mark: usize,
+    /// Not split: the task that sends is the one that receives, so what it sends while
+    /// received events wait is written when `recv` runs out of them (one write per read).
+    batch_sends: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -34,9 +37,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.closed.is_some() {
             return Poll::Ready(Ok(None));
         }
-        let event = ready!(self
-            .io
-            .poll_event(&mut self.conn, Role::Receiver, cx, Connection::poll_event))?;
+        let event =
+            ready!(self
+                .io
+                .poll_event(&mut self.conn, Role::Receiver, cx, Connection::poll_event, next_is_data))?;
         if let Event::Closed(closed) = &event {
             self.closed = Some(Closed::clone(closed));
         }
@@ -63,6 +67,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_below_high_water_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.batch_sends && self.conn.peek_event().is_some() && self.buffered_amount() <= self.high_water_mark {
+            return Poll::Ready(Ok(()));
+        }
         self.poll_drain(cx, self.high_water_mark)
     }
 
@@ -78,6 +85,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 }
 
+/// Whether the next event is a message (or fragment): handed over before writing, so the
+/// answers to all the messages of one read go out together.
+fn next_is_data(conn: &Connection) -> bool {
+    matches!(conn.peek_event(), Some(Event::Message(_) | Event::Fragment { .. }))
+}
+
 /// A WebSocket connection over a tokio stream `S` (a `TcpStream`, a TLS stream, ...).
 ///
 /// Incoming data, pings and timers are handled while [`recv`](Self::recv) (or the
@@ -85,6 +98,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 /// close echoes. Sending waits while more than the
 /// [high-water mark](Self::set_high_water_mark) is queued. For a reader task and a writer
 /// task, [`split`](Self::split) it.
+///
+/// Writes are batched: what is sent while messages of the last read are still waiting to
+/// be received is written once `recv` runs out of them (before it waits for the stream),
+/// so a loop that answers each message makes one write per read, not one per message.
+/// [`flush`](Self::flush) writes at once.
 ///
 /// Implements `Stream<Item = Result<Message, Error>>` (messages only, like
 /// [`recv_message`](Self::recv_message)) and `Sink<Message>` (`feed` several messages and
@@ -104,6 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 conn,
                 closed: None,
                 high_water_mark: DEFAULT_HIGH_WATER_MARK,
+                batch_sends: true,
             },
         }
     }
@@ -152,7 +171,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Splits the connection into a sending and a receiving half, for two tasks. They share
     /// the connection behind a mutex held only while a poll runs, never across an await.
     pub fn split(self) -> (WsSender<S>, WsReceiver<S>) {
-        let shared = Arc::new(Mutex::new(self.inner));
+        // The receiving task may be busy elsewhere while events wait: sends write at once.
+        let shared = Arc::new(Mutex::new(Inner {
+            batch_sends: false,
+            ..self.inner
+        }));
         (WsSender { shared: shared.clone() }, WsReceiver { shared })
     }
 }
@@ -215,7 +238,9 @@ macro_rules! sending_methods {
             }
 
             /// Sends a message: queues it, writes, and waits while more than the
-            /// high-water mark is queued (backpressure from a slow peer).
+            /// high-water mark is queued (backpressure from a slow peer). On a
+            /// [`WebSocket`] (not split) while received messages are waiting, the write
+            /// is left to `recv`, which makes it once they have been handed over.
             ///
             /// Cancel safety: the message is queued when the future is first polled;
             /// cancelling it later only stops the wait, the message still goes out.

@@ -1,0 +1,431 @@
+//! Loopback echo load test: wsflow's three adapters against tokio-tungstenite,
+//! fastwebsockets and tokio-websockets, each server the plain loop in its own process.
+//!
+//! `cargo run --release --manifest-path bench/Cargo.toml --bin loadtest [-- --secs S] [--only a,b]`
+//!
+//! The load generator is lean: one thread, frames masked once up front, every echo
+//! compared byte for byte with what was sent. Scenarios, each on a fresh server process:
+//! - latency: 1 connection, 16 B, one message in flight (round trip p50/p99);
+//! - 64x16: 64 connections x 16 in flight, 16 B (msg/s, server CPU per message);
+//! - 64KiB: 16 connections x 1 in flight, 64 KiB (MB/s, server CPU per message);
+//! - idle: 1,000 connections after the handshake and one echo (server RSS per connection).
+//!
+//! Server CPU is utime+stime from /proc/PID/stat over the measured window; RSS is the
+//! VmRSS delta from /proc/PID/status.
+
+mod servers;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Distinct messages per size; message `n` on a connection carries pattern `n % PATTERNS`.
+const PATTERNS: usize = 16;
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+const IDLE_CONNECTIONS: usize = 1000;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, name] = args.as_slice() {
+        if flag == "--serve" {
+            return servers::serve(name);
+        }
+    }
+    let mut seconds = 2.0;
+    let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            "--only" => only = rest.next().expect("--only a,b").split(',').map(String::from).collect(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let window = Duration::from_secs_f64(seconds);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for name in &only {
+        eprintln!("loadtest: {name}");
+        let row = runtime
+            .block_on(measure(name, window))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        rows.push((name.clone(), row));
+    }
+    print_tables(&rows);
+}
+
+/// One server's results.
+#[derive(Clone, Copy, Debug, Default)]
+struct Row {
+    p50_us: f64,
+    p99_us: f64,
+    small_msgs_per_s: f64,
+    small_cpu_us: f64,
+    large_mb_per_s: f64,
+    large_cpu_us: f64,
+    idle_kib: f64,
+}
+
+async fn measure(name: &str, window: Duration) -> Result<Row> {
+    let mut row = Row::default();
+    {
+        let server = Server::start(name)?;
+        let latencies = run_load(&server, 1, 1, 16, window, true).await?.latencies;
+        (row.p50_us, row.p99_us) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    }
+    {
+        let server = Server::start(name)?;
+        let load = run_load(&server, 64, 16, 16, window, false).await?;
+        row.small_msgs_per_s = load.messages as f64 / load.elapsed.as_secs_f64();
+        row.small_cpu_us = load.cpu.as_secs_f64() * 1e6 / load.messages as f64;
+    }
+    {
+        let server = Server::start(name)?;
+        let load = run_load(&server, 16, 1, 64 << 10, window, false).await?;
+        row.large_mb_per_s = (load.messages * (64 << 10)) as f64 / load.elapsed.as_secs_f64() / 1e6;
+        row.large_cpu_us = load.cpu.as_secs_f64() * 1e6 / load.messages as f64;
+    }
+    {
+        let server = Server::start(name)?;
+        row.idle_kib = idle_rss_per_connection(&server).await? / 1024.0;
+    }
+    Ok(row)
+}
+
+/// An echo server in a child process of ours, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(name: &str) -> Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", name])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+        let port = line.trim().parse()?;
+        Ok(Self { child, port })
+    }
+
+    /// User plus system CPU time of the whole process so far.
+    fn cpu(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces): state is field 3,
+        // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
+    /// Resident memory in bytes.
+    fn rss(&self) -> Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .ok_or("no VmRSS")?;
+        let kib: f64 = line.split_whitespace().nth(1).ok_or("VmRSS")?.parse()?;
+        Ok(kib * 1024.0)
+    }
+
+    async fn connect(&self) -> Result<TcpStream> {
+        let mut tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        tcp.set_nodelay(true)?;
+        let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        tcp.write_all(request.as_bytes()).await?;
+        // The server says nothing after its response until it gets a frame, so reading
+        // up to the blank line never takes frame bytes.
+        let mut response = Vec::new();
+        while !response.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if tcp.read(&mut byte).await? == 0 {
+                return Err("closed during the handshake".into());
+            }
+            response.push(byte[0]);
+        }
+        if !response.starts_with(b"HTTP/1.1 101") {
+            return Err(format!("handshake: {}", String::from_utf8_lossy(&response)).into());
+        }
+        Ok(tcp)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The frames a connection sends (masked once, here) and the echoes it expects.
+struct Frames {
+    masked: Vec<Vec<u8>>,
+    echoes: Vec<Vec<u8>>,
+}
+
+impl Frames {
+    fn new(size: usize) -> Self {
+        let (mut masked, mut echoes) = (Vec::new(), Vec::new());
+        for pattern in 0..PATTERNS {
+            let payload: Vec<u8> = (0..size).map(|i| (i * 7 + pattern * 13) as u8).collect();
+            let mut head = vec![0x82];
+            match size {
+                0..=125 => head.push(size as u8),
+                126..=0xFFFF => head.extend([126, (size >> 8) as u8, size as u8]),
+                _ => {
+                    head.push(127);
+                    head.extend((size as u64).to_be_bytes());
+                }
+            }
+            let mut echo = head.clone();
+            echo.extend_from_slice(&payload);
+            echoes.push(echo);
+            head[1] |= 0x80;
+            head.extend(MASK);
+            head.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ MASK[i % 4]));
+            masked.push(head);
+        }
+        Self { masked, echoes }
+    }
+}
+
+/// What a load run measured.
+struct Load {
+    messages: u64,
+    elapsed: Duration,
+    cpu: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// `connections` x `in_flight` messages of `size` bytes echoed for `window` (after a
+/// warm-up of a quarter of it), counting the messages and the server's CPU time.
+async fn run_load(
+    server: &Server,
+    connections: usize,
+    in_flight: usize,
+    size: usize,
+    window: Duration,
+    record_latency: bool,
+) -> Result<Load> {
+    let frames = Arc::new(Frames::new(size));
+    let stop = Arc::new(AtomicBool::new(false));
+    let echoed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let tcp = server.connect().await?;
+        let (frames, stop, echoed) = (frames.clone(), stop.clone(), echoed.clone());
+        tasks.push(tokio::spawn(pump(tcp, frames, in_flight, stop, echoed, record_latency)));
+    }
+    tokio::time::sleep(window / 4).await;
+    let (start, messages_before, cpu_before) = (Instant::now(), echoed.load(Ordering::Relaxed), server.cpu()?);
+    tokio::time::sleep(window).await;
+    let (elapsed, messages, cpu) = (
+        start.elapsed(),
+        echoed.load(Ordering::Relaxed) - messages_before,
+        server.cpu()? - cpu_before,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(tokio::time::timeout(Duration::from_secs(10), task).await???);
+    }
+    latencies.sort();
+    Ok(Load {
+        messages,
+        elapsed,
+        cpu,
+        latencies,
+    })
+}
+
+/// One connection of the load: keeps `in_flight` messages outstanding, sending as many new
+/// ones as echoes came back in each read (in one write), and verifies every echo. Once
+/// `stop` is set it lets the outstanding ones come back and closes.
+async fn pump(
+    mut tcp: TcpStream,
+    frames: Arc<Frames>,
+    in_flight: usize,
+    stop: Arc<AtomicBool>,
+    echoed: Arc<AtomicU64>,
+    record_latency: bool,
+) -> Result<Vec<Duration>> {
+    let (mut sent, mut received) = (0usize, 0usize);
+    let mut sent_at = VecDeque::new();
+    let mut latencies = Vec::new();
+    let mut batch = Vec::new();
+    let mut rx: Vec<u8> = Vec::with_capacity(256 << 10);
+    let mut rx_start = 0;
+    let mut to_send = in_flight;
+    loop {
+        if !stop.load(Ordering::Relaxed) && to_send > 0 {
+            batch.clear();
+            for _ in 0..to_send {
+                batch.extend_from_slice(&frames.masked[sent % PATTERNS]);
+                sent += 1;
+                if record_latency {
+                    sent_at.push_back(Instant::now());
+                }
+            }
+            tcp.write_all(&batch).await?;
+        }
+        if received == sent {
+            break;
+        }
+        if rx.capacity() - rx.len() < 64 << 10 {
+            rx.drain(..rx_start);
+            rx_start = 0;
+            rx.reserve(64 << 10);
+        }
+        if tcp.read_buf(&mut rx).await? == 0 {
+            return Err("server closed the connection".into());
+        }
+        to_send = 0;
+        loop {
+            let expected = &frames.echoes[received % PATTERNS];
+            let available = &rx[rx_start..];
+            if available.len() < expected.len() {
+                // Not all here yet; a wrong header fails at once rather than at the deadline.
+                if available.len() >= 2 && available[..2] != expected[..2] {
+                    return Err(format!("unexpected frame header {:02x?}", &available[..2]).into());
+                }
+                break;
+            }
+            if available[..expected.len()] != expected[..] {
+                return Err(format!("echo {received} differs from what was sent").into());
+            }
+            rx_start += expected.len();
+            received += 1;
+            to_send += 1;
+            if let Some(at) = sent_at.pop_front() {
+                latencies.push(at.elapsed());
+            }
+        }
+        echoed.fetch_add(to_send as u64, Ordering::Relaxed);
+    }
+    close(&mut tcp).await;
+    Ok(latencies)
+}
+
+/// Sends a masked close frame (1000) and waits briefly for the server to close.
+async fn close(tcp: &mut TcpStream) {
+    let code = [0x03 ^ MASK[0], 0xE8 ^ MASK[1]];
+    let frame = [0x88, 0x82, MASK[0], MASK[1], MASK[2], MASK[3], code[0], code[1]];
+    if tcp.write_all(&frame).await.is_ok() {
+        let mut sink = [0u8; 1024];
+        let drain = async { while matches!(tcp.read(&mut sink).await, Ok(1..)) {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+}
+
+/// Opens `IDLE_CONNECTIONS` connections, each echoing one message, and returns the
+/// server's resident memory growth per connection.
+async fn idle_rss_per_connection(server: &Server) -> Result<f64> {
+    let frames = Frames::new(16);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = server.rss()?;
+    let mut open = Vec::with_capacity(IDLE_CONNECTIONS);
+    for _ in 0..IDLE_CONNECTIONS {
+        let mut tcp = server.connect().await?;
+        tcp.write_all(&frames.masked[0]).await?;
+        let mut echo = vec![0u8; frames.echoes[0].len()];
+        tcp.read_exact(&mut echo).await?;
+        if echo != frames.echoes[0] {
+            return Err("idle echo differs".into());
+        }
+        open.push(tcp);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = server.rss()?;
+    Ok((after - before) / IDLE_CONNECTIONS as f64)
+}
+
+fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * quantile).round() as usize;
+    sorted[index].as_secs_f64() * 1e6
+}
+
+fn print_tables(rows: &[(String, Row)]) {
+    println!();
+    println!(
+        "| server | p50 µs | p99 µs | 64x16 msg/s | 64x16 CPU µs/msg | 64KiB MB/s | 64KiB CPU µs/msg | idle KiB/conn |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, r) in rows {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.1} | {:.1} |",
+            r.p50_us, r.p99_us, r.small_msgs_per_s, r.small_cpu_us, r.large_mb_per_s, r.large_cpu_us, r.idle_kib
+        );
+    }
+    let anchors: Vec<&Row> = rows
+        .iter()
+        .filter(|(name, _)| !name.starts_with("wsflow"))
+        .map(|(_, row)| row)
+        .collect();
+    if anchors.is_empty() {
+        return;
+    }
+    // The best anchor per column (lowest, or highest for rates), and each wsflow adapter's
+    // ratio to it (< 1 is better for costs, > 1 is better for rates).
+    let best = |pick: fn(&Row) -> f64, higher_is_better: bool| {
+        let values = anchors.iter().map(|row| pick(row));
+        if higher_is_better {
+            values.fold(f64::MIN, f64::max)
+        } else {
+            values.fold(f64::MAX, f64::min)
+        }
+    };
+    type Column = (&'static str, fn(&Row) -> f64, bool, Option<f64>);
+    let columns: [Column; 7] = [
+        ("p50", |r| r.p50_us, false, None),
+        ("p99", |r| r.p99_us, false, None),
+        ("64x16 msg/s", |r| r.small_msgs_per_s, true, None),
+        ("64x16 CPU", |r| r.small_cpu_us, false, Some(0.5)),
+        ("64KiB MB/s", |r| r.large_mb_per_s, true, None),
+        ("64KiB CPU", |r| r.large_cpu_us, false, Some(14.0)),
+        ("idle", |r| r.idle_kib, false, Some(2.5)),
+    ];
+    println!();
+    println!("Ratio to the best anchor in this run (costs: lower is better; rates: higher is better), and the issue's targets:");
+    println!();
+    print!("| server |");
+    columns.iter().for_each(|(title, ..)| print!(" {title} |"));
+    println!();
+    println!("|---|{}", "---:|".repeat(columns.len()));
+    print!("| best anchor |");
+    columns
+        .iter()
+        .for_each(|(_, pick, higher, _)| print!(" {:.2} |", best(*pick, *higher)));
+    println!();
+    for (name, row) in rows.iter().filter(|(name, _)| name.starts_with("wsflow")) {
+        print!("| {name} |");
+        columns
+            .iter()
+            .for_each(|(_, pick, higher, _)| print!(" {:.2}x |", pick(row) / best(*pick, *higher)));
+        println!();
+    }
+    print!("| target |");
+    columns.iter().for_each(|(title, _, _, target)| match (title, target) {
+        (_, Some(target)) => print!(" <= {target} |"),
+        (&"p50", None) => print!(" <= 1.00x |"),
+        _ => print!(" |"),
+    });
+    println!();
+}
