@@ -156,6 +156,15 @@ macro_rules! sending_methods {
             crate::websocket::command(self, |conn, _| conn.send(message))
         }
 
+        /// Sends a message without compressing it even when permessage-deflate was
+        /// negotiated (data that does not compress, such as images), as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_uncompressed(&mut self, message: wsflow::Message) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_uncompressed(message))
+        }
+
         /// Sends a text message, as [`send`](Self::send).
         ///
         /// # Errors

@@ -43,6 +43,15 @@ macro_rules! command_methods {
             $self.command(|connection| connection.send(message)).await
         }
 
+        /// Sends a message without compressing it even when permessage-deflate was
+        /// negotiated (data that does not compress, such as images), as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub async fn send_uncompressed($($receiver)+, message: wsflow::Message) -> Result<(), $crate::Error> {
+            $self.command(|connection| connection.send_uncompressed(message)).await
+        }
+
         /// Sends a text message, as [`send`](Self::send).
         ///
         /// # Errors

@@ -252,6 +252,16 @@ macro_rules! sending_methods {
                 self.queue(|conn| conn.send(message)).await
             }
 
+            /// Sends a message without compressing it even when permessage-deflate was
+            /// negotiated (data that does not compress, such as images), as
+            /// [`send`](Self::send).
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
+                self.queue(|conn| conn.send_uncompressed(message)).await
+            }
+
             /// Sends a text message, as [`send`](Self::send).
             ///
             /// # Errors
