@@ -56,6 +56,9 @@ pub mod blocking_client {
         assert_eq!(ws.recv_message().unwrap(), Some(Message::text(TEXT)));
         ws.send_binary(big_binary()).unwrap();
         assert_eq!(ws.recv_message().unwrap(), Some(Message::Binary(big_binary())));
+        let png = Message::binary(&b"\x89PNG already compressed"[..]);
+        ws.send_uncompressed(png.clone()).unwrap();
+        assert_eq!(ws.recv_message().unwrap(), Some(png));
         for (i, part) in ["frag", "men", "ted ✓"].iter().enumerate() {
             ws.send_fragment(MessageKind::Text, Bytes::from(part.to_string()), i == 2)
                 .unwrap();
@@ -135,6 +138,9 @@ macro_rules! async_client {
                     ws.recv_message().await.unwrap(),
                     Some(Message::Binary(big_binary()))
                 );
+                let png = Message::binary(&b"\x89PNG already compressed"[..]);
+                ws.send_uncompressed(png.clone()).await.unwrap();
+                assert_eq!(ws.recv_message().await.unwrap(), Some(png));
                 for (i, part) in ["frag", "men", "ted ✓"].iter().enumerate() {
                     ws.send_fragment(MessageKind::Text, Bytes::from(part.to_string()), i == 2)
                         .await
