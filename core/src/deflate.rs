@@ -375,12 +375,9 @@ impl DeflateCodec {
         max_out: usize,
     ) -> Result<(usize, bool), ProtocolError> {
         if self.stream_ended {
-            // After a final block (BFINAL), nothing but the end of the message may follow.
-            return if input.is_empty() {
-                Ok((0, false))
-            } else {
-                Err(ProtocolError::CompressionError)
-            };
+            // After a final block (BFINAL) the rest of the message is padding (RFC 7692
+            // §7.2.3.4: the start of an empty stored block), ignored as zlib does.
+            return Ok((input.len(), false));
         }
         let (bits, _) = self.incoming();
         let decompressor = self
@@ -413,11 +410,7 @@ impl DeflateCodec {
             let status = result.map_err(|_| ProtocolError::CompressionError)?;
             if status == Status::StreamEnd {
                 self.stream_ended = true;
-                return if consumed == input.len() {
-                    Ok((consumed, false))
-                } else {
-                    Err(ProtocolError::CompressionError)
-                };
+                return Ok((input.len(), false));
             }
             if out.len() - start >= max_out {
                 return Ok((consumed, true));
@@ -608,13 +601,12 @@ mod tests {
             server.finish_message(&mut out, 1 << 20).unwrap();
             assert_eq!(out, text, "every message after a final block inflates in full");
         }
-        let mut trailing = finished(b"Hello");
-        trailing.extend_from_slice(&[0x01, 0x02]);
+        // RFC 7692 §7.2.3.4: "Hello" in a final block, then the start of an empty stored block.
+        let rfc_example = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
         let mut out = Vec::new();
-        assert_eq!(
-            server.inflate(&trailing, &mut out, 1 << 20, usize::MAX),
-            Err(ProtocolError::CompressionError)
-        );
+        server.inflate(&rfc_example, &mut out, 1 << 20, usize::MAX).unwrap();
+        server.finish_message(&mut out, 1 << 20).unwrap();
+        assert_eq!(out, b"Hello");
     }
 
     #[test]
