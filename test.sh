@@ -17,7 +17,8 @@ cargo test --workspace --all-features
 
 [ "$what" = "rust" ] && exit 0
 
-section "interoperability: Python websockets and Node ws against every adapter"
+section "interoperability: Python websockets and Node ws, both directions, every adapter"
+tests/peers/setup.sh
 tests/peers/interop.sh
 
 section "Autobahn testsuite, both roles, every adapter"
