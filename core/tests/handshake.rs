@@ -187,6 +187,10 @@ fn subprotocol_must_be_offered() {
             .unwrap_err(),
         SendError::InvalidHeader("Bad\r\nName".into())
     );
+    // The client's order wins among those the server supports.
+    let chosen = Accept::new().subprotocol_from(req, &["superchat", "chat", "other"]);
+    assert_eq!(chosen, Accept::new().subprotocol("chat"));
+    assert_eq!(Accept::new().subprotocol_from(req, &["other"]), Accept::new());
     let mut connection = server
         .accept(Instant::now(), Accept::new().subprotocol("superchat"))
         .unwrap();

@@ -17,13 +17,7 @@ fn decide(request: &Request) -> Decision {
     if request.path() == "/reject" {
         return Decision::Respond(Response::new(403).with_body("go away"));
     }
-    match request
-        .subprotocols()
-        .find(|offer| matches!(*offer, "chat" | "superchat"))
-    {
-        Some(protocol) => Decision::Accept(Accept::new().subprotocol(protocol)),
-        None => Decision::Accept(Accept::new()),
-    }
+    Decision::Accept(Accept::new().subprotocol_from(request, &["chat", "superchat"]))
 }
 
 /// `close:CODE:REASON` asks the server to close with that code and reason.

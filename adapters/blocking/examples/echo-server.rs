@@ -12,6 +12,9 @@ use std::thread;
 use wsflow_blocking::wsflow::DeflateConfig;
 use wsflow_blocking::{accept_with, Accept, Accepted, Config, Decision, Error, Message};
 
+/// Subprotocols the server speaks (echo either way), chosen in the client's order.
+const SUBPROTOCOLS: &[&str] = &["chat", "superchat"];
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".to_owned());
     let listener = TcpListener::bind(&addr)?;
@@ -50,7 +53,10 @@ fn main() -> std::io::Result<()> {
 
 fn echo(stream: TcpStream, config: Arc<Config>, stopping: &AtomicBool, local: SocketAddr) -> Result<(), Error> {
     stream.set_nodelay(true)?;
-    let Accepted::WebSocket(mut ws, _) = accept_with(stream, config, |_| Decision::Accept(Accept::new()))? else {
+    let Accepted::WebSocket(mut ws, _) = accept_with(stream, config, |request| {
+        Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS))
+    })?
+    else {
         return Ok(()); // a plain HTTP request, answered with 426
     };
     while let Some(message) = ws.recv_message()? {

@@ -12,6 +12,9 @@ use smol::net::{TcpListener, TcpStream};
 use wsflow_smol::wsflow::DeflateConfig;
 use wsflow_smol::{Accept, Accepted, Config, Decision, Message};
 
+/// Subprotocols the server speaks (echo either way), chosen in the client's order.
+const SUBPROTOCOLS: &[&str] = &["chat", "superchat"];
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
     smol::block_on(async {
@@ -50,7 +53,10 @@ fn main() -> std::io::Result<()> {
 
 async fn echo(stream: TcpStream, config: Arc<Config>, stop: &channel::Sender<()>) -> Result<(), wsflow_smol::Error> {
     stream.set_nodelay(true)?;
-    let accepted = wsflow_smol::accept_with(stream, config, |_| Decision::Accept(Accept::new())).await?;
+    let accepted = wsflow_smol::accept_with(stream, config, |request| {
+        Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS))
+    })
+    .await?;
     let Accepted::WebSocket(mut socket, _) = accepted else {
         return Ok(()); // a plain HTTP request, answered with 426
     };

@@ -13,6 +13,9 @@ use tokio::task::JoinSet;
 use wsflow_tokio::wsflow::DeflateConfig;
 use wsflow_tokio::{Accept, Accepted, Config, Decision, Error, Message};
 
+/// Subprotocols the server speaks (echo either way), chosen in the client's order.
+const SUBPROTOCOLS: &[&str] = &["chat", "superchat"];
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
@@ -49,7 +52,10 @@ async fn main() -> std::io::Result<()> {
 
 async fn echo(tcp: TcpStream, config: Arc<Config>, stop_listening: &Notify) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
-    let accepted = wsflow_tokio::accept_with(tcp, config, |_| Decision::Accept(Accept::new())).await?;
+    let accepted = wsflow_tokio::accept_with(tcp, config, |request| {
+        Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS))
+    })
+    .await?;
     let Accepted::WebSocket(mut websocket, _) = accepted else {
         return Ok(()); // a plain HTTP request, answered with 426
     };

@@ -35,6 +35,16 @@ impl Accept {
         self
     }
 
+    /// Selects the first subprotocol, in the client's order of preference, that the
+    /// server `supports`; none if the client offered none of them.
+    #[must_use]
+    pub fn subprotocol_from(self, request: &Request, supports: &[&str]) -> Self {
+        match request.subprotocols().find(|offered| supports.contains(offered)) {
+            Some(protocol) => self.subprotocol(protocol),
+            None => self,
+        }
+    }
+
     /// Adds a header to the 101 response (e.g. `Set-Cookie`).
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
