@@ -153,11 +153,7 @@ fn rfc7692_chromium_offer_is_accepted() {
     let Some(Transmit::Data(response)) = connection.poll_transmit() else {
         panic!()
     };
-    // The default 12-bit windows: ours is announced, the client's is limited because it
-    // announced client_max_window_bits.
-    assert!(String::from_utf8_lossy(&response).contains(
-        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12\r\n"
-    ));
+    assert!(String::from_utf8_lossy(&response).contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
     assert!(connection.is_compressed());
 }
 
@@ -172,7 +168,7 @@ fn rfc7692_client_fails_on_a_response_it_did_not_offer() {
     };
     let sent = String::from_utf8(sent.to_vec()).unwrap();
     assert!(sent.contains(
-        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; client_max_window_bits=12\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; client_max_window_bits\r\n"
     ));
     let key = sent
         .lines()
