@@ -52,17 +52,8 @@ REPORTS="$(cd "$REPORTS" && pwd)"
 SELECTED="$("$PY" "$HERE/harness.py" count "$CASES" "$AUTOBAHN_EXCLUDE")"
 echo "== autobahn: adapters: $ADAPTERS; $SELECTED case(s) per suite (cases: $CASES, excluding: ${AUTOBAHN_EXCLUDE:-none})"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-  fi
-  [ -z "$SERVER_PID" ] || wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-trap stop_server EXIT
+# shellcheck source=../server-process.sh
+. "$TESTS/server-process.sh"
 
 RESULTS=()
 total_pass=0

@@ -25,27 +25,8 @@ LOGS="$REPO/tests/reports/interop"
 [ -x "$PY" ] && [ -d "$HERE/node_modules/ws" ] || { echo "interop.sh: run $HERE/setup.sh first" >&2; exit 2; }
 mkdir -p "$LOGS"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-  fi
-  [ -z "$SERVER_PID" ] || wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-trap stop_server EXIT
-
-wait_port() {  # port seconds pid
-  local deadline=$((SECONDS + $2))
-  while [ $SECONDS -lt "$deadline" ]; do
-    kill -0 "$3" 2>/dev/null || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
+# shellcheck source=../server-process.sh
+. "$TESTS/server-process.sh"
 
 passed=0
 failed=0
