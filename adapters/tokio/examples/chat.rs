@@ -8,10 +8,11 @@
 //! `cargo run -p wsflow-tokio --example chat -- [ADDR]` (default 127.0.0.1:9002)
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
+use wsflow_tokio::wsflow::DeflateConfig;
 use wsflow_tokio::wsflow::Utf8Bytes;
 use wsflow_tokio::{Accept, Accepted, CloseCode, Config, Decision, Error, Message, Request, Response, WsSender};
 
@@ -78,11 +79,17 @@ fn route(request: &Request) -> Decision {
     }
 }
 
+/// Browsers offer permessage-deflate, and chat text compresses well.
+static CONFIG: LazyLock<Arc<Config>> = LazyLock::new(|| {
+    let mut config = Config::default();
+    config.deflate(Some(DeflateConfig::default()));
+    Arc::new(config)
+});
+
 /// One connection: the page, or a chat member from nickname to departure.
 async fn visit(tcp: TcpStream, room: &Room) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
-    let Accepted::WebSocket(websocket, _) = wsflow_tokio::accept_with(tcp, Arc::new(Config::default()), route).await?
-    else {
+    let Accepted::WebSocket(websocket, _) = wsflow_tokio::accept_with(tcp, CONFIG.clone(), route).await? else {
         return Ok(());
     };
     let (sender, mut receiver) = websocket.split();
