@@ -58,6 +58,25 @@ fn blocking_server() -> String {
     url
 }
 
+/// One connection on an async adapter: upgrade, then echo (or close on command).
+macro_rules! serve_async {
+    ($krate:ident, $stream:expr) => {{
+        let Ok($krate::Accepted::WebSocket(mut ws, _)) = $krate::accept_with($stream, deflate_config(), decide).await
+        else {
+            return;
+        };
+        while let Ok(Some(message)) = ws.recv_message().await {
+            let sent = match close_command(&message) {
+                Some((code, reason)) => ws.close(code, &reason).await,
+                None => ws.send(message).await,
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    }};
+}
+
 fn tokio_server() -> String {
     let (listener, url) = listener();
     thread::spawn(move || {
@@ -65,22 +84,7 @@ fn tokio_server() -> String {
             listener.set_nonblocking(true).unwrap();
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let Ok(wsflow_tokio::Accepted::WebSocket(mut ws, _)) =
-                        wsflow_tokio::accept_with(stream, deflate_config(), decide).await
-                    else {
-                        return;
-                    };
-                    while let Ok(Some(message)) = ws.recv_message().await {
-                        let sent = match close_command(&message) {
-                            Some((code, reason)) => ws.close(code, &reason).await,
-                            None => ws.send(message).await,
-                        };
-                        if sent.is_err() {
-                            break;
-                        }
-                    }
-                });
+                tokio::spawn(async move { serve_async!(wsflow_tokio, stream) });
             }
         });
     });
@@ -93,23 +97,7 @@ fn smol_server() -> String {
         smol::block_on(async move {
             let listener = smol::net::TcpListener::try_from(listener).unwrap();
             while let Ok((stream, _)) = listener.accept().await {
-                smol::spawn(async move {
-                    let Ok(wsflow_smol::Accepted::WebSocket(mut ws, _)) =
-                        wsflow_smol::accept_with(stream, deflate_config(), decide).await
-                    else {
-                        return;
-                    };
-                    while let Ok(Some(message)) = ws.recv_message().await {
-                        let sent = match close_command(&message) {
-                            Some((code, reason)) => ws.close(code, &reason).await,
-                            None => ws.send(message).await,
-                        };
-                        if sent.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .detach();
+                smol::spawn(async move { serve_async!(wsflow_smol, stream) }).detach();
             }
         });
     });
