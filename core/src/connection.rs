@@ -11,8 +11,9 @@ use rand_core::{RngCore, SeedableRng};
 use crate::config::Config;
 use crate::error::{ProtocolError, SendError};
 use crate::event::{CloseReason, Closed, Event, Timeout, Transmit};
-use crate::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::frame::{apply_mask, extend_unmasked, FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+use crate::queue::{EventQueue, SMALL_MESSAGE_MAX};
 use crate::utf8::Utf8Validator;
 
 /// Which end of the connection we are: clients mask what they send, servers must not.
@@ -38,17 +39,10 @@ pub enum State {
 
 /// Payloads at least this long are sent by a server as their own chunk, without a copy.
 const ZERO_COPY_MIN: usize = 4096;
-/// Masked payloads are copied and unmasked in slices this big, so the unmasking pass reads
-/// bytes that the copy just brought into the cache.
-const UNMASK_SLICE: usize = 16 << 10;
 /// A message in one frame that spans reads gets room for this much of its announced length
 /// when its first bytes arrive (whole frames up to 1 MiB: one allocation, no regrowth
 /// copies); a peer that announces a huge frame and sends little commits no more than this.
 const RESERVE_AHEAD: usize = 1 << 20;
-/// Messages up to this size that arrive whole share [`SMALL_BLOCK_SIZE`] blocks: one
-/// allocation serves many messages, and a message kept for long pins at most one block.
-const SMALL_MESSAGE_MAX: usize = 256;
-const SMALL_BLOCK_SIZE: usize = 4096;
 /// How far "never" is: a timeout too large to add to an `Instant` waits this long instead.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -120,7 +114,7 @@ struct IncomingMessage {
     size: usize,
     fragments: usize,
     /// Earlier fragments (reassembly mode only).
-    assembled: BytesMut,
+    assembled: Vec<u8>,
     utf8: Utf8Validator,
     /// RSV1 was set on the first frame: the payload is deflated (RFC 7692).
     compressed: bool,
@@ -173,9 +167,7 @@ pub struct Connection {
     partial_header_len: u8,
     frame: Option<IncomingFrame>,
     /// The payload of the current frame when it is a control frame or a whole message.
-    frame_payload: BytesMut,
-    /// Room for small messages that arrive whole, released after each read.
-    small_block: BytesMut,
+    frame_payload: Vec<u8>,
     message: Option<IncomingMessage>,
 
     tx_buf: BytesMut,
@@ -187,7 +179,7 @@ pub struct Connection {
 
     close_sent: Option<CloseFrame>,
     close_received: Option<CloseFrame>,
-    events: VecDeque<Event>,
+    events: EventQueue,
 
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::deflate::DeflateCodec>>,
@@ -236,8 +228,7 @@ impl Connection {
             partial_header: [0; MAX_HEADER_LEN],
             partial_header_len: 0,
             frame: None,
-            frame_payload: BytesMut::new(),
-            small_block: BytesMut::new(),
+            frame_payload: Vec::new(),
             message: None,
             tx_buf: BytesMut::new(),
             tx_queue: VecDeque::new(),
@@ -247,7 +238,7 @@ impl Connection {
             outgoing: None,
             close_sent: None,
             close_received: None,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             #[cfg(feature = "deflate")]
             deflate: None,
             next_ping,
@@ -312,8 +303,8 @@ impl Connection {
     /// (without pulling it: pulling a close notice queues the close echo). Adapters hold
     /// back writes while the application works through the messages of one read, so the
     /// answers to all of them go out together.
-    pub fn peek_event(&self) -> Option<&Event> {
-        self.events.front()
+    pub fn peek_event(&mut self) -> Option<&Event> {
+        self.events.peek()
     }
 
     /// Whether a pong may go out: until the peer's close frame arrived (§5.5.2), even
@@ -342,8 +333,6 @@ impl Connection {
         }
         self.last_received = now;
         self.process_received(now, data);
-        // Messages still in use keep their block alive; the connection holds none while idle.
-        self.small_block = BytesMut::new();
     }
 
     /// Reports that the transport was closed by the peer (read returned 0).
@@ -597,7 +586,7 @@ impl Connection {
     /// The next event, or `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
+        let event = self.events.pop();
         if let (Some(Event::CloseReceived(_)), Phase::CloseReceived { since }) = (&event, &self.phase) {
             let since = *since;
             self.echo_close(since);
@@ -605,10 +594,6 @@ impl Connection {
         if event.is_none() {
             // The application has seen everything that came before a violation.
             self.carry_out_deferred_failure();
-        }
-        if self.events.is_empty() {
-            // An idle connection holds no queue (at most one allocation per read).
-            self.events = VecDeque::new();
         }
         event
     }
@@ -650,8 +635,7 @@ impl Connection {
                         // per-frame state at all.
                         let (wire, rest) = data.split_at(header.payload_len as usize);
                         data = rest;
-                        let payload = self.copy_whole_payload(wire, header.mask);
-                        if let Err(error) = self.deliver(kind, payload) {
+                        if let Err(error) = self.deliver_whole(kind, wire, header.mask) {
                             return self.fail(now, error);
                         }
                         continue;
@@ -671,7 +655,7 @@ impl Connection {
             let result = if frame.opcode.is_control() {
                 extend_unmasked(&mut self.frame_payload, chunk, frame.mask, offset);
                 if complete {
-                    let payload = std::mem::take(&mut self.frame_payload).freeze();
+                    let payload = Bytes::from(std::mem::take(&mut self.frame_payload));
                     self.on_control_frame(now, frame.opcode, payload)
                 } else {
                     Ok(())
@@ -731,21 +715,18 @@ impl Connection {
         (plain && masked_as_required && fits).then_some(kind)
     }
 
-    /// Copies (and unmasks) a whole message's payload. Small messages share a block
-    /// instead of costing an allocation each.
-    fn copy_whole_payload(&mut self, wire: &[u8], mask: Option<[u8; 4]>) -> Bytes {
+    /// Copies (and unmasks) a whole message's payload and reports it; small ones share
+    /// blocks (see [`EventQueue`]).
+    fn deliver_whole(&mut self, kind: MessageKind, wire: &[u8], mask: Option<[u8; 4]>) -> Result<(), ProtocolError> {
         if wire.len() <= SMALL_MESSAGE_MAX {
-            if self.small_block.capacity() - self.small_block.len() < wire.len() {
-                self.small_block = BytesMut::with_capacity(SMALL_BLOCK_SIZE);
-            }
-            extend_unmasked(&mut self.small_block, wire, mask, 0);
-            return self.small_block.split().freeze();
+            return self
+                .events
+                .push_small(kind, wire, mask)
+                .map_err(|_| ProtocolError::InvalidUtf8);
         }
-        let mut payload = wire.to_vec();
-        if let Some(mask) = mask {
-            apply_mask(&mut payload, mask, 0);
-        }
-        Bytes::from(payload)
+        let mut payload = Vec::with_capacity(wire.len());
+        extend_unmasked(&mut payload, wire, mask, 0);
+        self.deliver(kind, Bytes::from(payload))
     }
 
     /// Validates a new frame header against the protocol and the limits, before any payload.
@@ -805,7 +786,7 @@ impl Connection {
                 },
                 size: 0,
                 fragments: 0,
-                assembled: BytesMut::new(),
+                assembled: Vec::new(),
                 utf8: Utf8Validator::new(),
                 compressed,
                 #[cfg(feature = "deflate")]
@@ -850,7 +831,7 @@ impl Connection {
             if chunk.is_empty() && !ends_message {
                 return Ok(());
             }
-            let mut data = BytesMut::with_capacity(chunk.len());
+            let mut data = Vec::with_capacity(chunk.len());
             extend_unmasked(&mut data, chunk, frame.mask, offset);
             if text {
                 message.utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -862,9 +843,9 @@ impl Connection {
             if ends_message {
                 self.message = None;
             }
-            self.events.push_back(Event::Fragment {
+            self.events.push(Event::Fragment {
                 kind,
-                data: data.freeze(),
+                data: Bytes::from(data),
                 fin: ends_message,
             });
             return Ok(());
@@ -892,8 +873,7 @@ impl Connection {
         if !ends_message {
             return Ok(());
         }
-        // Taking the whole buffer (not `split`) keeps it a plain vector: no shared header.
-        let payload = std::mem::take(buffer).freeze();
+        let payload = Bytes::from(std::mem::take(buffer));
         let kind = message.kind;
         self.message = None;
         self.deliver(kind, payload)
@@ -912,10 +892,8 @@ impl Connection {
         let (Some(message), Some(codec)) = (self.message.as_mut(), self.deflate.as_mut()) else {
             return Err(ProtocolError::CompressionError);
         };
-        let mut input = chunk.to_vec();
-        if let Some(mask) = frame.mask {
-            apply_mask(&mut input, mask, offset);
-        }
+        let mut input = Vec::with_capacity(chunk.len());
+        extend_unmasked(&mut input, chunk, frame.mask, offset);
         let streaming = self.config.streaming;
         let max = self.config.max_message_size;
         // Streaming inflates in bounded steps, one fragment each, so a small frame that
@@ -961,7 +939,7 @@ impl Connection {
             if streaming {
                 message.inflated_len += fresh.len();
                 if !fresh.is_empty() || finish {
-                    self.events.push_back(Event::Fragment {
+                    self.events.push(Event::Fragment {
                         kind,
                         data: Bytes::from(fresh),
                         fin: finish,
@@ -996,7 +974,7 @@ impl Connection {
             MessageKind::Binary => Message::Binary(payload),
             MessageKind::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
         };
-        self.events.push_back(Event::Message(message));
+        self.events.push(Event::Message(message));
         Ok(())
     }
 
@@ -1009,11 +987,11 @@ impl Connection {
                     }
                     self.pending_pongs.push_back(payload.clone());
                 }
-                self.events.push_back(Event::Ping(payload));
+                self.events.push(Event::Ping(payload));
             }
             OpCode::Pong => {
                 self.pong_deadline = None;
-                self.events.push_back(Event::Pong(payload));
+                self.events.push(Event::Pong(payload));
             }
             _ => {
                 let frame = parse_close_payload(&payload)?;
@@ -1025,7 +1003,7 @@ impl Connection {
 
     fn on_close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
         self.close_received.clone_from(&frame);
-        self.events.push_back(Event::CloseReceived(frame));
+        self.events.push(Event::CloseReceived(frame));
         self.drop_receive_state();
         match self.phase {
             Phase::Open => self.phase = Phase::CloseReceived { since: now },
@@ -1098,7 +1076,7 @@ impl Connection {
 
     fn drop_receive_state(&mut self) {
         self.partial_header_len = 0;
-        self.frame_payload = BytesMut::new();
+        self.frame_payload = Vec::new();
         self.frame = None;
         self.message = None;
     }
@@ -1106,7 +1084,7 @@ impl Connection {
     fn finish(&mut self, reason: CloseReason) {
         self.phase = Phase::Done;
         self.drop_receive_state();
-        self.events.push_back(Event::Closed(Box::new(Closed {
+        self.events.push(Event::Closed(Box::new(Closed {
             sent: self.close_sent.clone(),
             received: self.close_received.clone(),
             reason,
@@ -1229,27 +1207,6 @@ impl Connection {
             apply_mask(&mut frame[head_len..], mask, 0);
         }
         frame.freeze()
-    }
-}
-
-/// Appends `src` to `dst`, unmasking it when `mask` is set (`offset`: where `src` starts in
-/// the payload). Works in cache-sized slices so the unmasking pass stays in cache.
-fn extend_unmasked(dst: &mut BytesMut, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
-    let Some(mask) = mask else {
-        return dst.extend_from_slice(src);
-    };
-    if src.len() <= UNMASK_SLICE {
-        let start = dst.len();
-        dst.extend_from_slice(src);
-        return apply_mask(&mut dst[start..], mask, offset);
-    }
-    dst.reserve(src.len());
-    let mut offset = offset;
-    for slice in src.chunks(UNMASK_SLICE) {
-        let start = dst.len();
-        dst.extend_from_slice(slice);
-        apply_mask(&mut dst[start..], mask, offset);
-        offset += slice.len();
     }
 }
 

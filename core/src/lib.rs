@@ -54,6 +54,7 @@ mod event;
 pub mod frame;
 mod handshake;
 mod message;
+mod queue;
 pub mod utf8;
 
 pub use config::Config;

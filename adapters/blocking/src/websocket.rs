@@ -78,7 +78,7 @@ pub(crate) fn command(
     command(&mut endpoint.core().conn, Instant::now())?;
     let mark = endpoint.high_water_mark();
     let answering_a_read = {
-        let core = endpoint.core();
+        let mut core = endpoint.core();
         core.conn.peek_event().is_some() && core.buffered_amount() <= mark
     };
     if answering_a_read && endpoint.batches_sends() {

@@ -87,7 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
 /// Whether the next event is a message (or fragment): handed over before writing, so the
 /// answers to all the messages of one read go out together.
-fn next_is_data(conn: &Connection) -> bool {
+fn next_is_data(conn: &mut Connection) -> bool {
     matches!(conn.peek_event(), Some(Event::Message(_) | Event::Fragment { .. }))
 }
 
