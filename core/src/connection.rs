@@ -625,6 +625,14 @@ impl Connection {
             let mut frame = match self.frame.take() {
                 Some(frame) => frame,
                 None => {
+                    if self.partial_header_len == 0 {
+                        if let Err(error) = self.take_small_messages(&mut data) {
+                            return self.fail(now, error);
+                        }
+                        if data.is_empty() {
+                            return;
+                        }
+                    }
                     let header = match self.take_header(&mut data) {
                         Ok(Some(header)) => header,
                         Ok(None) => return,
@@ -670,6 +678,37 @@ impl Connection {
                 self.frame = Some(frame);
             }
         }
+    }
+
+    /// The fast path for a run of small whole messages at the start of `data`, the bulk of
+    /// a busy connection's traffic: one-byte lengths, no extension bits, masked as the role
+    /// requires. It stops at the first frame that is anything else (or incomplete) and
+    /// leaves it to the general path, which also reports what is wrong with it.
+    fn take_small_messages(&mut self, data: &mut &[u8]) -> Result<(), ProtocolError> {
+        let config = &self.config;
+        if self.message.is_some() || config.streaming {
+            return Ok(());
+        }
+        let max_len = config.max_frame_size.min(config.max_message_size).min(125);
+        let masked = self.role == Role::Server;
+        let (header_len, mask_bit) = if masked { (6, 0x80) } else { (2, 0) };
+        while let [first, second, ..] = **data {
+            let kind = match first {
+                0x81 => MessageKind::Text,
+                0x82 => MessageKind::Binary,
+                _ => break,
+            };
+            let len = usize::from(second & 0x7F);
+            if second & 0x80 != mask_bit || len > max_len || data.len() < header_len + len {
+                break;
+            }
+            let mask = masked.then(|| [data[2], data[3], data[4], data[5]]);
+            self.events
+                .push_small(kind, &data[header_len..header_len + len], mask)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            *data = &data[header_len + len..];
+        }
+        Ok(())
     }
 
     /// Decodes the next frame header from `data` (and any start of it kept from the previous
