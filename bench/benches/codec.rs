@@ -135,6 +135,18 @@ fn decode(c: &mut Criterion) {
                 black_box(&copy);
             });
         });
+        // A second floor: what any message API that hands out a shared `Bytes` per message
+        // pays at least, a slice of a shared buffer and its drop (two atomic updates).
+        group.bench_function(BenchmarkId::new("bytes-slice", size), |b| {
+            let shared = Bytes::from(wire.clone());
+            b.iter(|| {
+                let mut received = 0;
+                for index in 0..count {
+                    received += black_box(shared.slice(index..index + size)).len();
+                }
+                assert_eq!(received, total);
+            });
+        });
         group.bench_function(BenchmarkId::new("wsflow", size), |b| {
             let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
             let now = Instant::now();
@@ -354,7 +366,7 @@ fn print_size_table(group: &str, title: &str, since: SystemTime) {
     for size in SIZES {
         let memcpy = mean_ns(group, &format!("memcpy/{size}"), since);
         let best = best_anchor(group, size, since);
-        for library in ["memcpy", "wsflow"].iter().chain(&ANCHORS) {
+        for library in ["memcpy", "bytes-slice", "wsflow"].iter().chain(&ANCHORS) {
             let Some(ns) = mean_ns(group, &format!("{library}/{size}"), since) else {
                 continue;
             };

@@ -107,11 +107,17 @@ impl EventQueue {
         Ok(())
     }
 
-    /// The next event, without pulling it.
+    /// The next event, without pulling it (a small message is built in place).
     pub(crate) fn peek(&mut self) -> Option<&Event> {
-        if let Some(Entry::Small { .. }) = self.entries.front() {
-            let event = self.pop()?;
-            self.entries.push_front(Entry::Event(event));
+        if let Some(&Entry::Small {
+            kind,
+            block,
+            start,
+            end,
+        }) = self.entries.front()
+        {
+            let event = self.build_small(kind, block, start, end);
+            self.entries[0] = Entry::Event(event);
         }
         match self.entries.front()? {
             Entry::Event(event) => Some(event),
@@ -129,31 +135,35 @@ impl EventQueue {
                 block,
                 start,
                 end,
-            } => {
-                self.seal();
-                // Earlier blocks have no queued messages left.
-                while self.first_block != block {
-                    self.blocks.pop_front();
-                    self.first_block = self.first_block.wrapping_add(1);
-                }
-                let payload = self.blocks[0].slice(usize::from(start)..usize::from(end));
-                Event::Message(match kind {
-                    MessageKind::Binary => Message::Binary(payload),
-                    MessageKind::Text => {
-                        Message::Text(Utf8Bytes::try_from(payload).expect("small text is validated when queued"))
-                    }
-                })
-            }
+            } => self.build_small(kind, block, start, end),
         };
         if self.entries.is_empty() {
             // An idle connection holds no queue and no block.
-            self.first_block = self.filling_number();
             *self = Self {
-                first_block: self.first_block,
+                first_block: self.filling_number(),
                 ..Self::default()
             };
         }
         Some(event)
+    }
+
+    /// The event of a small message: bytes `start..end` of block number `block`, the
+    /// oldest block any queued message refers to.
+    #[inline]
+    fn build_small(&mut self, kind: MessageKind, block: u32, start: u16, end: u16) -> Event {
+        self.seal();
+        // Earlier blocks have no queued messages left.
+        while self.first_block != block {
+            self.blocks.pop_front();
+            self.first_block = self.first_block.wrapping_add(1);
+        }
+        let payload = self.blocks[0].slice(usize::from(start)..usize::from(end));
+        Event::Message(match kind {
+            MessageKind::Binary => Message::Binary(payload),
+            MessageKind::Text => {
+                Message::Text(Utf8Bytes::try_from(payload).expect("small text is validated when queued"))
+            }
+        })
     }
 
     /// The number the block being filled will have.

@@ -15,9 +15,9 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
 use wsflow::{is_peer_gone, SansIo, Transmit};
 
-/// Bytes read at a time. (Larger reads cost fewer system calls for big messages, but a
-/// read holding more than the core's 16 pending pongs' worth of pings would drop pongs.)
-const READ_BUFFER_SIZE: usize = 16 << 10;
+/// Bytes read at a time, as the tokio adapter: big messages in few system calls. The
+/// buffer is one per thread, not per connection.
+const READ_BUFFER_SIZE: usize = 256 << 10;
 /// Most chunks gathered into one vectored write.
 const MAX_WRITE_CHUNKS: usize = 64;
 

@@ -72,8 +72,11 @@ struct Row {
     p99_us: f64,
     small_msgs_per_s: f64,
     small_cpu_us: f64,
+    /// The part of `small_cpu_us` spent in the server's own code (the rest is the kernel's).
+    small_user_us: f64,
     large_mb_per_s: f64,
     large_cpu_us: f64,
+    large_user_us: f64,
     idle_kib: f64,
 }
 
@@ -88,13 +91,13 @@ async fn measure(name: &str, window: Duration) -> Result<Row> {
         let server = Server::start(name)?;
         let load = run_load(&server, 64, 16, 16, window, false).await?;
         row.small_msgs_per_s = load.messages as f64 / load.elapsed.as_secs_f64();
-        row.small_cpu_us = load.cpu.as_secs_f64() * 1e6 / load.messages as f64;
+        (row.small_cpu_us, row.small_user_us) = load.cpu_per_message_us();
     }
     {
         let server = Server::start(name)?;
         let load = run_load(&server, 16, 1, 64 << 10, window, false).await?;
         row.large_mb_per_s = (load.messages * (64 << 10)) as f64 / load.elapsed.as_secs_f64() / 1e6;
-        row.large_cpu_us = load.cpu.as_secs_f64() * 1e6 / load.messages as f64;
+        (row.large_cpu_us, row.large_user_us) = load.cpu_per_message_us();
     }
     {
         let server = Server::start(name)?;
@@ -121,14 +124,17 @@ impl Server {
         Ok(Self { child, port })
     }
 
-    /// User plus system CPU time of the whole process so far.
-    fn cpu(&self) -> Result<Duration> {
+    /// User and system CPU time of the whole process so far.
+    fn cpu(&self) -> Result<Cpu> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
         // Fields after the command name (which may hold spaces): state is field 3,
         // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
         let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        Ok(Duration::from_millis(ticks * 10))
+        let ticks = |field: &str| field.parse::<u64>().map(|ticks| Duration::from_millis(ticks * 10));
+        Ok(Cpu {
+            user: ticks(fields[11])?,
+            system: ticks(fields[12])?,
+        })
     }
 
     /// Resident memory in bytes.
@@ -204,12 +210,38 @@ impl Frames {
     }
 }
 
+/// CPU time of a process: in its own code, and in the kernel on its behalf.
+#[derive(Clone, Copy, Debug)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
 /// What a load run measured.
 struct Load {
     messages: u64,
     elapsed: Duration,
-    cpu: Duration,
+    cpu: Cpu,
     latencies: Vec<Duration>,
+}
+
+impl Load {
+    /// Server CPU per message in µs: in all, and in user space.
+    fn cpu_per_message_us(&self) -> (f64, f64) {
+        let per_message = |time: Duration| time.as_secs_f64() * 1e6 / self.messages as f64;
+        (per_message(self.cpu.user + self.cpu.system), per_message(self.cpu.user))
+    }
 }
 
 /// `connections` x `in_flight` messages of `size` bytes echoed for `window` (after a
@@ -365,13 +397,21 @@ fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
 fn print_tables(rows: &[(String, Row)]) {
     println!();
     println!(
-        "| server | p50 µs | p99 µs | 64x16 msg/s | 64x16 CPU µs/msg | 64KiB MB/s | 64KiB CPU µs/msg | idle KiB/conn |"
+        "| server | p50 µs | p99 µs | 64x16 msg/s | 64x16 CPU µs/msg (user) | 64KiB MB/s | 64KiB CPU µs/msg (user) | idle KiB/conn |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, r) in rows {
         println!(
-            "| {name} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.1} | {:.1} |",
-            r.p50_us, r.p99_us, r.small_msgs_per_s, r.small_cpu_us, r.large_mb_per_s, r.large_cpu_us, r.idle_kib
+            "| {name} | {:.1} | {:.1} | {:.0} | {:.2} ({:.2}) | {:.0} | {:.1} ({:.1}) | {:.1} |",
+            r.p50_us,
+            r.p99_us,
+            r.small_msgs_per_s,
+            r.small_cpu_us,
+            r.small_user_us,
+            r.large_mb_per_s,
+            r.large_cpu_us,
+            r.large_user_us,
+            r.idle_kib
         );
     }
     let anchors: Vec<&Row> = rows
