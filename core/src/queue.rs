@@ -29,6 +29,10 @@ pub(crate) struct InvalidUtf8;
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
     entries: VecDeque<Entry>,
+    /// Where the queued small messages are in their blocks, in order (`start..end`); the
+    /// next one to pull is at `next_range`.
+    ranges: Vec<[u16; 2]>,
+    next_range: usize,
     /// Sealed blocks that queued messages refer to, oldest first.
     blocks: VecDeque<Bytes>,
     /// The number of the block at the front of `blocks` (blocks are numbered in order).
@@ -40,12 +44,13 @@ pub(crate) struct EventQueue {
 #[derive(Debug)]
 enum Entry {
     Event(Event),
-    /// A small message: bytes `start..end` of block number `block`.
+    /// A run of `count` small messages of one kind in block number `block`: the next
+    /// `count` of `ranges`. (A run costs one entry, so a read of many small messages
+    /// queues a few bytes per message.)
     Small {
         kind: MessageKind,
         block: u32,
-        start: u16,
-        end: u16,
+        count: u32,
     },
 }
 
@@ -98,26 +103,24 @@ impl EventQueue {
             return Err(InvalidUtf8);
         }
         // Offsets within a block fit in 16 bits (BLOCK_SIZE <= 65,536).
-        self.entries.push_back(Entry::Small {
-            kind,
-            block: self.filling_number(),
-            start: start as u16,
-            end: self.filling.len() as u16,
-        });
+        self.ranges.push([start as u16, self.filling.len() as u16]);
+        let block = self.filling_number();
+        match self.entries.back_mut() {
+            Some(Entry::Small {
+                kind: run_kind,
+                block: run_block,
+                count,
+            }) if *run_kind == kind && *run_block == block => *count += 1,
+            _ => self.entries.push_back(Entry::Small { kind, block, count: 1 }),
+        }
         Ok(())
     }
 
-    /// The next event, without pulling it (a small message is built in place).
+    /// The next event, without pulling it (a small message is built and queued as an event).
     pub(crate) fn peek(&mut self) -> Option<&Event> {
-        if let Some(&Entry::Small {
-            kind,
-            block,
-            start,
-            end,
-        }) = self.entries.front()
-        {
-            let event = self.build_small(kind, block, start, end);
-            self.entries[0] = Entry::Event(event);
+        if let Some(Entry::Small { .. }) = self.entries.front() {
+            let event = self.take_front()?;
+            self.entries.push_front(Entry::Event(event));
         }
         match self.entries.front()? {
             Entry::Event(event) => Some(event),
@@ -128,15 +131,7 @@ impl EventQueue {
     /// Pulls the next event.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Event> {
-        let event = match self.entries.pop_front()? {
-            Entry::Event(event) => event,
-            Entry::Small {
-                kind,
-                block,
-                start,
-                end,
-            } => self.build_small(kind, block, start, end),
-        };
+        let event = self.take_front()?;
         if self.entries.is_empty() {
             // An idle connection holds no queue and no block.
             *self = Self {
@@ -147,10 +142,29 @@ impl EventQueue {
         Some(event)
     }
 
-    /// The event of a small message: bytes `start..end` of block number `block`, the
-    /// oldest block any queued message refers to.
     #[inline]
-    fn build_small(&mut self, kind: MessageKind, block: u32, start: u16, end: u16) -> Event {
+    fn take_front(&mut self) -> Option<Event> {
+        match self.entries.pop_front()? {
+            Entry::Event(event) => Some(event),
+            Entry::Small { kind, block, count } => {
+                if count > 1 {
+                    self.entries.push_front(Entry::Small {
+                        kind,
+                        block,
+                        count: count - 1,
+                    });
+                }
+                Some(self.small_message(kind, block))
+            }
+        }
+    }
+
+    /// The next small message, of `kind` in block number `block`: a slice of that block,
+    /// which is the oldest one any queued message refers to.
+    #[inline]
+    fn small_message(&mut self, kind: MessageKind, block: u32) -> Event {
+        let [start, end] = self.ranges[self.next_range];
+        self.next_range += 1;
         self.seal();
         // Earlier blocks have no queued messages left.
         while self.first_block != block {
@@ -222,6 +236,7 @@ mod tests {
         }
         assert_eq!(pulled, expected);
         assert!(queue.blocks.is_empty() && queue.filling.capacity() == 0 && queue.entries.capacity() == 0);
+        assert!(queue.ranges.capacity() == 0 && queue.next_range == 0);
     }
 
     #[test]
