@@ -160,7 +160,14 @@ pub fn pump_answering(
         let wrote = wire.drain(|| connection.poll_transmit());
         assert!(!(closed && wrote), "wrote after Closed");
         let known = events.len();
-        while let Some(event) = connection.poll_event() {
+        loop {
+            // What peek_event shows is what poll_event returns next.
+            let peeked = connection.peek_event().cloned();
+            let Some(event) = connection.poll_event() else {
+                assert_eq!(peeked, None, "peeked an event that was not pulled");
+                break;
+            };
+            assert_eq!(peeked.as_ref(), Some(&event), "peek_event differs from poll_event");
             answer(connection, &event);
             events.push(event);
         }
