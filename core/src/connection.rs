@@ -168,7 +168,8 @@ pub struct Connection {
     frame: Option<IncomingFrame>,
     /// The payload of the current frame when it is a control frame or a whole message.
     frame_payload: Vec<u8>,
-    message: Option<IncomingMessage>,
+    /// (Boxed, as the close frames below: an idle connection's struct stays small.)
+    message: Option<Box<IncomingMessage>>,
 
     tx_buf: BytesMut,
     tx_queue: VecDeque<Chunk>,
@@ -177,8 +178,8 @@ pub struct Connection {
     shutdown_queued: bool,
     outgoing: Option<OutgoingMessage>,
 
-    close_sent: Option<CloseFrame>,
-    close_received: Option<CloseFrame>,
+    close_sent: Option<Box<CloseFrame>>,
+    close_received: Option<Box<CloseFrame>>,
     events: EventQueue,
 
     #[cfg(feature = "deflate")]
@@ -817,7 +818,7 @@ impl Connection {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Continuation, Some(message)) => message,
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (_, None) => self.message.insert(IncomingMessage {
+            (_, None) => self.message.insert(Box::new(IncomingMessage {
                 kind: if opcode == OpCode::Text {
                     MessageKind::Text
                 } else {
@@ -832,7 +833,7 @@ impl Connection {
                 inflated: Vec::new(),
                 #[cfg(feature = "deflate")]
                 inflated_len: 0,
-            }),
+            })),
         };
         message.fragments += 1;
         if message.fragments > self.config.max_fragments {
@@ -1041,7 +1042,7 @@ impl Connection {
     }
 
     fn on_close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
-        self.close_received.clone_from(&frame);
+        self.close_received = frame.clone().map(Box::new);
         self.events.push(Event::CloseReceived(frame));
         self.drop_receive_state();
         match self.phase {
@@ -1124,8 +1125,8 @@ impl Connection {
         self.phase = Phase::Done;
         self.drop_receive_state();
         self.events.push(Event::Closed(Box::new(Closed {
-            sent: self.close_sent.clone(),
-            received: self.close_received.clone(),
+            sent: self.close_sent.as_deref().cloned(),
+            received: self.close_received.as_deref().cloned(),
             reason,
         })));
     }
@@ -1173,7 +1174,7 @@ impl Connection {
         payload.extend_from_slice(&code.as_u16().to_be_bytes());
         payload.extend_from_slice(reason.as_bytes());
         self.queue_frame(OpCode::Close, true, &Bytes::from(payload));
-        self.close_sent = Some(CloseFrame::new(code, reason));
+        self.close_sent = Some(Box::new(CloseFrame::new(code, reason)));
     }
 
     fn queue_shutdown(&mut self) {
