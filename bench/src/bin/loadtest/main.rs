@@ -4,8 +4,13 @@
 //! `cargo run --release --manifest-path bench/Cargo.toml --bin loadtest [-- --secs S] [--only a,b]`
 //!
 //! The load generator is lean: one thread, frames masked once up front, every echo
-//! compared byte for byte with what was sent. Scenarios, each on a fresh server process:
-//! - latency: 1 connection, 16 B, one message in flight (round trip p50/p99);
+//! compared byte for byte with what was sent. Scenarios:
+//! - latency: 1 connection, 16 B, one message in flight (round trip p50/p99), measured in
+//!   rounds that take the servers in turn (all started up front), so that a change in the
+//!   machine's state during the run (other work, CPU frequency) affects every server alike;
+//!   each server's figure is the median over the rounds;
+//!
+//! and, each on a fresh server process:
 //! - 64x16: 64 connections x 16 in flight, 16 B (msg/s, server CPU per message);
 //! - 64KiB: 16 connections x 1 in flight, 64 KiB (MB/s, server CPU per message);
 //! - idle: 1,000 connections after the handshake and one echo (server RSS per connection).
@@ -29,6 +34,8 @@ use tokio::net::TcpStream;
 const PATTERNS: usize = 16;
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const IDLE_CONNECTIONS: usize = 1000;
+/// Rounds of the latency scenario (odd: the median is a measured value).
+const LATENCY_ROUNDS: u32 = 5;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -54,13 +61,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    eprintln!("loadtest: latency, {LATENCY_ROUNDS} rounds");
+    let latencies = runtime
+        .block_on(measure_latency(&only, window))
+        .unwrap_or_else(|error| panic!("latency: {error}"));
     let mut rows = Vec::new();
-    for name in &only {
+    for (name, (p50_us, p99_us)) in only.iter().zip(latencies) {
         eprintln!("loadtest: {name}");
         let row = runtime
             .block_on(measure(name, window))
             .unwrap_or_else(|error| panic!("{name}: {error}"));
-        rows.push((name.clone(), row));
+        rows.push((name.clone(), Row { p50_us, p99_us, ..row }));
     }
     print_tables(&rows);
 }
@@ -80,13 +91,37 @@ struct Row {
     idle_kib: f64,
 }
 
+/// Latency rounds: each round measures every server in turn for `window / LATENCY_ROUNDS`.
+/// Returns each server's median p50 and p99 over the rounds, in µs.
+async fn measure_latency(names: &[String], window: Duration) -> Result<Vec<(f64, f64)>> {
+    let servers = names
+        .iter()
+        .map(|name| Server::start(name))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rounds = vec![(Vec::new(), Vec::new()); servers.len()];
+    for _ in 0..LATENCY_ROUNDS {
+        for (server, (p50s, p99s)) in servers.iter().zip(&mut rounds) {
+            let latencies = run_load(server, 1, 1, 16, window / LATENCY_ROUNDS, true)
+                .await?
+                .latencies;
+            p50s.push(percentile(&latencies, 0.50));
+            p99s.push(percentile(&latencies, 0.99));
+        }
+    }
+    Ok(rounds
+        .into_iter()
+        .map(|(p50s, p99s)| (median(p50s), median(p99s)))
+        .collect())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The throughput and memory scenarios for one server (latency is measured apart).
 async fn measure(name: &str, window: Duration) -> Result<Row> {
     let mut row = Row::default();
-    {
-        let server = Server::start(name)?;
-        let latencies = run_load(&server, 1, 1, 16, window, true).await?.latencies;
-        (row.p50_us, row.p99_us) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
-    }
     {
         let server = Server::start(name)?;
         let load = run_load(&server, 64, 16, 16, window, false).await?;
