@@ -144,19 +144,18 @@ impl EventQueue {
 
     #[inline]
     fn take_front(&mut self) -> Option<Event> {
-        match self.entries.pop_front()? {
-            Entry::Event(event) => Some(event),
-            Entry::Small { kind, block, count } => {
-                if count > 1 {
-                    self.entries.push_front(Entry::Small {
-                        kind,
-                        block,
-                        count: count - 1,
-                    });
-                }
-                Some(self.small_message(kind, block))
+        let (kind, block) = match self.entries.front_mut()? {
+            // A run goes on: one message fewer, in place.
+            Entry::Small { kind, block, count } if *count > 1 => {
+                *count -= 1;
+                (*kind, *block)
             }
-        }
+            _ => match self.entries.pop_front()? {
+                Entry::Event(event) => return Some(event),
+                Entry::Small { kind, block, .. } => (kind, block),
+            },
+        };
+        Some(self.small_message(kind, block))
     }
 
     /// The next small message, of `kind` in block number `block`: a slice of that block,
