@@ -240,7 +240,19 @@ fn limits_message_frame_and_fragment_count_give_1009_before_buffering() {
     input.extend(client_frame(OpCode::Continuation, false, b"b"));
     input.extend(client_frame(OpCode::Continuation, false, b"c"));
     input.extend(client_frame(OpCode::Continuation, true, b"d"));
-    assert_fails_with(config, &input, 1009, ProtocolError::TooManyFragments { limit: 3 });
+    assert_fails_with(
+        config.clone(),
+        &input,
+        1009,
+        ProtocolError::TooManyFragments { limit: 3 },
+    );
+    // Whole small frames in one read (the fast path for runs of small messages): the one
+    // within the limit is delivered, the next one, over it, fails the connection.
+    let mut input = client_frame(OpCode::Binary, true, &[7; 60]);
+    input.extend(client_frame(OpCode::Binary, true, &[7; 61]));
+    let (events, output, _) = server_fed(config, &input);
+    assert_eq!(messages(&events), [Message::Binary(Bytes::from(vec![7; 60]))]);
+    assert_eq!(decode_frames(&output.bytes)[0].close_code(), Some(1009));
 }
 
 #[test]
