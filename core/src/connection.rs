@@ -687,7 +687,7 @@ impl Connection {
     /// leaves it to the general path, which also reports what is wrong with it.
     fn take_small_messages(&mut self, data: &mut &[u8]) -> Result<(), ProtocolError> {
         let config = &self.config;
-        if self.message.is_some() || config.streaming {
+        if self.message.is_some() || config.streaming || config.max_fragments == 0 {
             return Ok(());
         }
         let max_len = config.max_frame_size.min(config.max_message_size).min(125);
@@ -751,7 +751,11 @@ impl Connection {
         let masked_as_required = header.mask.is_some() == (self.role == Role::Server);
         let fits = header.payload_len <= available as u64
             && header.payload_len <= self.config.max_frame_size.min(self.config.max_message_size) as u64;
-        let plain = header.fin && header.rsv == 0 && self.message.is_none() && !self.config.streaming;
+        let plain = header.fin
+            && header.rsv == 0
+            && self.message.is_none()
+            && !self.config.streaming
+            && self.config.max_fragments > 0;
         (plain && masked_as_required && fits).then_some(kind)
     }
 

@@ -29,10 +29,8 @@ pub(crate) struct InvalidUtf8;
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
     entries: VecDeque<Entry>,
-    /// Where the queued small messages are in their blocks, in order (`start..end`); the
-    /// next one to pull is at `next_range`.
-    ranges: Vec<[u16; 2]>,
-    next_range: usize,
+    /// Where the queued small messages are in their blocks (`start..end`), in order.
+    ranges: VecDeque<[u16; 2]>,
     /// Sealed blocks that queued messages refer to, oldest first.
     blocks: VecDeque<Bytes>,
     /// The number of the block at the front of `blocks` (blocks are numbered in order).
@@ -103,7 +101,7 @@ impl EventQueue {
             return Err(InvalidUtf8);
         }
         // Offsets within a block fit in 16 bits (BLOCK_SIZE <= 65,536).
-        self.ranges.push([start as u16, self.filling.len() as u16]);
+        self.ranges.push_back([start as u16, self.filling.len() as u16]);
         let block = self.filling_number();
         match self.entries.back_mut() {
             Some(Entry::Small {
@@ -162,8 +160,7 @@ impl EventQueue {
     /// which is the oldest one any queued message refers to.
     #[inline]
     fn small_message(&mut self, kind: MessageKind, block: u32) -> Event {
-        let [start, end] = self.ranges[self.next_range];
-        self.next_range += 1;
+        let [start, end] = self.ranges.pop_front().unwrap_or_default();
         self.seal();
         // Earlier blocks have no queued messages left.
         while self.first_block != block {
@@ -184,11 +181,17 @@ impl EventQueue {
         self.first_block.wrapping_add(self.blocks.len() as u32)
     }
 
-    /// Moves the block being filled, if any, to the sealed ones.
+    /// Moves the block being filled, if any, to the sealed ones. A block sealed mostly
+    /// empty (a read of one small message, pulled at once) gives back its unused room, so
+    /// a message kept for long holds little more than itself.
     fn seal(&mut self) {
-        if !self.filling.is_empty() {
-            self.blocks.push_back(Bytes::from(std::mem::take(&mut self.filling)));
+        if self.filling.is_empty() {
+            return;
         }
+        if self.filling.len() < BLOCK_SIZE / 4 {
+            self.filling.shrink_to_fit();
+        }
+        self.blocks.push_back(Bytes::from(std::mem::take(&mut self.filling)));
     }
 }
 
@@ -235,7 +238,7 @@ mod tests {
         }
         assert_eq!(pulled, expected);
         assert!(queue.blocks.is_empty() && queue.filling.capacity() == 0 && queue.entries.capacity() == 0);
-        assert!(queue.ranges.capacity() == 0 && queue.next_range == 0);
+        assert!(queue.ranges.capacity() == 0);
     }
 
     #[test]

@@ -72,5 +72,51 @@ fn main() {
     );
     drop(server);
     drop(client);
-    println!("memory: 1 passed, 0 failed");
+
+    a_queue_that_never_empties_stays_bounded(&config_default());
+    kept_tiny_messages_hold_little_more_than_themselves(&config_default());
+    println!("memory: 3 passed, 0 failed");
+}
+
+fn config_default() -> Arc<Config> {
+    Arc::new(Config::default())
+}
+
+/// One event always waits (the reader pulls one per read, one behind), so the queue never
+/// empties: what it holds per message must still be released.
+fn a_queue_that_never_empties_stays_bounded(config: &Arc<Config>) {
+    let now = Instant::now();
+    let mut server = Connection::server(config.clone(), now);
+    let frame = client_frame(OpCode::Binary, true, b"x");
+    server.handle_data(now, &frame);
+    let mut after = |reads| {
+        for _ in 0..reads {
+            server.handle_data(now, &frame);
+            assert!(matches!(server.poll_event(), Some(wsflow::Event::Message(_))));
+        }
+        live()
+    };
+    let after_1k = after(1_000);
+    let after_201k = after(200_000);
+    let growth = after_201k - after_1k;
+    assert!(
+        growth < 64 << 10,
+        "a queue of at most 2 events grew by {growth} bytes over 200k messages"
+    );
+}
+
+/// One small message per read, each kept by the application (a chat history): each must
+/// not pin a whole block.
+fn kept_tiny_messages_hold_little_more_than_themselves(config: &Arc<Config>) {
+    let now = Instant::now();
+    let mut server = Connection::server(config.clone(), now);
+    let frame = client_frame(OpCode::Binary, true, b"x");
+    let before = live();
+    let mut kept = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        server.handle_data(now, &frame);
+        kept.extend(server.poll_event());
+    }
+    let held = live() - before;
+    assert!(held < 1 << 20, "1000 kept 1-byte messages hold {held} bytes");
 }
