@@ -3,10 +3,11 @@
 //! Small whole messages are the common case of a busy connection (chat lines, game state,
 //! JSON ticks), so they get a cheap path: their payloads are copied and unmasked into a
 //! shared block, and each waits in the queue as a few numbers until it is pulled, when it
-//! becomes a slice of its block. That is one allocation per [`BLOCK_SIZE`] bytes instead of
-//! one per message, and no `Bytes` is built for a message before the application asks.
-//! Blocks are released as soon as no queued message refers to them, so an idle connection
-//! holds none, and a message kept for long pins at most one block.
+//! becomes a slice of its block. A busy read fills blocks of [`BLOCK_SIZE`] bytes: one
+//! allocation for many messages, and no `Bytes` is built for a message before the
+//! application asks. Blocks are released as soon as no queued message refers to them, so an
+//! idle connection holds none; a message kept for long pins at most its block, and a block
+//! sealed mostly empty (a read of one small message) is shrunk to what it holds.
 
 use std::collections::VecDeque;
 
