@@ -686,11 +686,10 @@ impl Connection {
     /// requires. It stops at the first frame that is anything else (or incomplete) and
     /// leaves it to the general path, which also reports what is wrong with it.
     fn take_small_messages(&mut self, data: &mut &[u8]) -> Result<(), ProtocolError> {
-        let config = &self.config;
-        if self.message.is_some() || config.streaming || config.max_fragments == 0 {
+        let Some(limit) = self.whole_message_limit() else {
             return Ok(());
-        }
-        let max_len = config.max_frame_size.min(config.max_message_size).min(125);
+        };
+        let max_len = limit.min(125);
         let masked = self.role == Role::Server;
         let (header_len, mask_bit) = if masked { (6, 0x80) } else { (2, 0) };
         while let [first, second, ..] = **data {
@@ -748,15 +747,20 @@ impl Connection {
             OpCode::Binary => MessageKind::Binary,
             _ => return None,
         };
+        let limit = self.whole_message_limit()?;
         let masked_as_required = header.mask.is_some() == (self.role == Role::Server);
-        let fits = header.payload_len <= available as u64
-            && header.payload_len <= self.config.max_frame_size.min(self.config.max_message_size) as u64;
-        let plain = header.fin
-            && header.rsv == 0
-            && self.message.is_none()
-            && !self.config.streaming
-            && self.config.max_fragments > 0;
+        let fits = header.payload_len <= available.min(limit) as u64;
+        let plain = header.fin && header.rsv == 0;
         (plain && masked_as_required && fits).then_some(kind)
+    }
+
+    /// The largest message the whole-message paths may take now, or `None` when they may
+    /// take none (a fragmented message is in progress, streaming mode, or no data frame is
+    /// allowed at all): the general path then decides, and reports what is wrong.
+    fn whole_message_limit(&self) -> Option<usize> {
+        let config = &self.config;
+        let allowed = self.message.is_none() && !config.streaming && config.max_fragments > 0;
+        allowed.then(|| config.max_frame_size.min(config.max_message_size))
     }
 
     /// Copies (and unmasks) a whole message's payload and reports it; small ones share
