@@ -587,6 +587,14 @@ impl Connection {
     /// The next event, or `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(message) = self.events.pop_small() {
+            return Some(Event::Message(message));
+        }
+        self.poll_other_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) past the hot path (small messages).
+    fn poll_other_event(&mut self) -> Option<Event> {
         let event = self.events.pop();
         if let (Some(Event::CloseReceived(_)), Phase::CloseReceived { since }) = (&event, &self.phase) {
             let since = *since;

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::event::Event;
-use crate::frame::{apply_mask, extend_unmasked};
+use crate::frame::extend_unmasked;
 use crate::message::{Message, MessageKind, Utf8Bytes};
 
 /// Messages up to this size that arrive whole go into shared blocks.
@@ -30,27 +30,39 @@ pub(crate) struct InvalidUtf8;
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
     entries: VecDeque<Entry>,
-    /// Where the queued small messages are in their blocks (`start..end`), in order.
-    ranges: VecDeque<[u16; 2]>,
-    /// Sealed blocks that queued messages refer to, oldest first.
-    blocks: VecDeque<Bytes>,
-    /// The number of the block at the front of `blocks` (blocks are numbered in order).
-    first_block: u32,
-    /// The block being filled; it is sealed when full or when an event is pulled.
+    /// Whether the last entry is a run of small messages that goes on with the next one.
+    run_open: bool,
+    /// The queued small messages, in order: each one's kind and where it ends in its block
+    /// (it starts where the one before it in the block ended).
+    small: VecDeque<Small>,
+    /// Sealed blocks that no queued message has been pulled from yet, oldest first.
+    sealed: VecDeque<Bytes>,
+    /// The block the last small message was pulled from, and where that message ended.
+    reading: Bytes,
+    read_end: usize,
+    /// The block being filled; it is sealed when full or when its first message is pulled.
     filling: Vec<u8>,
 }
 
 #[derive(Debug)]
 enum Entry {
     Event(Event),
-    /// A run of `count` small messages of one kind in block number `block`: the next
-    /// `count` of `ranges`. (A run costs one entry, so a read of many small messages
-    /// queues a few bytes per message.)
-    Small {
-        kind: MessageKind,
-        block: u32,
-        count: u32,
-    },
+    /// A run of small messages: the next ones in `small`, up to the one marked `ends_run`
+    /// or the last. (A run costs one entry, so a read of many small messages queues four
+    /// bytes per message.)
+    SmallRun,
+}
+
+/// A queued small message.
+#[derive(Clone, Copy, Debug)]
+struct Small {
+    /// Where the payload ends in its block.
+    end: u16,
+    kind: MessageKind,
+    /// The first message of its block (it starts at 0, in the next block).
+    opens_block: bool,
+    /// The last message of its run (an event was queued after it).
+    ends_run: bool,
 }
 
 impl EventQueue {
@@ -59,6 +71,11 @@ impl EventQueue {
     }
 
     pub(crate) fn push(&mut self, event: Event) {
+        if std::mem::take(&mut self.run_open) {
+            if let Some(last) = self.small.back_mut() {
+                last.ends_run = true;
+            }
+        }
         self.entries.push_back(Entry::Event(event));
     }
 
@@ -89,11 +106,10 @@ impl EventQueue {
         }
         let start = self.filling.len();
         match mask {
-            // A plain copy, then the mask over a few words: cheaper than the vector loop of
-            // `extend_unmasked` for the shortest messages.
+            // Without the set-up of `extend_unmasked`'s vector loop, for the shortest ones.
             Some(mask) if wire.len() <= 128 => {
                 self.filling.extend_from_slice(wire);
-                apply_mask(&mut self.filling[start..], mask, 0);
+                unmask_short(&mut self.filling[start..], wire, mask);
             }
             _ => extend_unmasked(&mut self.filling, wire, mask, 0),
         }
@@ -102,74 +118,82 @@ impl EventQueue {
             return Err(InvalidUtf8);
         }
         // Offsets within a block fit in 16 bits (BLOCK_SIZE <= 65,536).
-        self.ranges.push_back([start as u16, self.filling.len() as u16]);
-        let block = self.filling_number();
-        match self.entries.back_mut() {
-            Some(Entry::Small {
-                kind: run_kind,
-                block: run_block,
-                count,
-            }) if *run_kind == kind && *run_block == block => *count += 1,
-            _ => self.entries.push_back(Entry::Small { kind, block, count: 1 }),
+        self.small.push_back(Small {
+            end: self.filling.len() as u16,
+            kind,
+            opens_block: start == 0,
+            ends_run: false,
+        });
+        if !self.run_open {
+            self.entries.push_back(Entry::SmallRun);
+            self.run_open = true;
         }
         Ok(())
     }
 
     /// The next event, without pulling it (a small message is built and queued as an event).
     pub(crate) fn peek(&mut self) -> Option<&Event> {
-        if let Some(Entry::Small { .. }) = self.entries.front() {
-            let event = self.take_front()?;
-            self.entries.push_front(Entry::Event(event));
+        if let Some(message) = self.take_small() {
+            self.entries.push_front(Entry::Event(Event::Message(message)));
         }
         match self.entries.front()? {
             Entry::Event(event) => Some(event),
-            Entry::Small { .. } => None,
+            Entry::SmallRun => None,
         }
     }
 
     /// Pulls the next event.
-    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Event> {
-        let event = self.take_front()?;
+        if let Some(message) = self.pop_small() {
+            return Some(Event::Message(message));
+        }
+        let event = match self.entries.pop_front()? {
+            Entry::Event(event) => event,
+            Entry::SmallRun => unreachable!("pop_small takes small messages"),
+        };
         if self.entries.is_empty() {
-            // An idle connection holds no queue and no block.
-            *self = Self {
-                first_block: self.filling_number(),
-                ..Self::default()
-            };
+            self.release();
         }
         Some(event)
     }
 
-    #[inline]
-    fn take_front(&mut self) -> Option<Event> {
-        let (kind, block) = match self.entries.front_mut()? {
-            // A run goes on: one message fewer, in place.
-            Entry::Small { kind, block, count } if *count > 1 => {
-                *count -= 1;
-                (*kind, *block)
-            }
-            _ => match self.entries.pop_front()? {
-                Entry::Event(event) => return Some(event),
-                Entry::Small { kind, block, .. } => (kind, block),
-            },
-        };
-        Some(self.small_message(kind, block))
+    /// Pulls the next event if it is a small message: the hot path of a busy connection,
+    /// inlined so that the message is built where the caller wants it (returned through
+    /// a function, it cost a copy that stalled on store forwarding).
+    #[inline(always)]
+    pub(crate) fn pop_small(&mut self) -> Option<Message> {
+        let message = self.take_small()?;
+        if self.entries.is_empty() {
+            self.release();
+        }
+        Some(message)
     }
 
-    /// The next small message, of `kind` in block number `block`: a slice of that block,
-    /// which is the oldest one any queued message refers to.
-    #[inline]
-    fn small_message(&mut self, kind: MessageKind, block: u32) -> Event {
-        let [start, end] = self.ranges.pop_front().unwrap_or_default();
-        self.seal();
-        // Earlier blocks have no queued messages left.
-        while self.first_block != block {
-            self.blocks.pop_front();
-            self.first_block = self.first_block.wrapping_add(1);
+    /// Frees everything: an idle connection holds no queue and no block.
+    #[cold]
+    fn release(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Takes the next small message, if it is next: a slice of its block.
+    #[inline(always)]
+    fn take_small(&mut self) -> Option<Message> {
+        let Some(Entry::SmallRun) = self.entries.front() else {
+            return None;
+        };
+        let small = self.small.pop_front().expect("a run holds at least one small message");
+        if small.ends_run || self.small.is_empty() {
+            self.entries.pop_front();
+            // The last run is the open one, if any.
+            self.run_open &= !self.small.is_empty();
         }
-        let payload = self.blocks[0].slice(usize::from(start)..usize::from(end));
-        Event::Message(match kind {
+        if small.opens_block {
+            self.open_next_block();
+        }
+        let end = usize::from(small.end);
+        let start = std::mem::replace(&mut self.read_end, end);
+        let payload = self.reading.slice(start..end);
+        Some(match small.kind {
             MessageKind::Binary => Message::Binary(payload),
             MessageKind::Text => {
                 Message::Text(Utf8Bytes::try_from(payload).expect("small text is validated when queued"))
@@ -177,9 +201,14 @@ impl EventQueue {
         })
     }
 
-    /// The number the block being filled will have.
-    fn filling_number(&self) -> u32 {
-        self.first_block.wrapping_add(self.blocks.len() as u32)
+    /// Moves on to the next block, sealing it first if it is the one being filled.
+    #[cold]
+    fn open_next_block(&mut self) {
+        if self.sealed.is_empty() {
+            self.seal();
+        }
+        self.reading = self.sealed.pop_front().unwrap_or_default();
+        self.read_end = 0;
     }
 
     /// Moves the block being filled, if any, to the sealed ones. A block sealed mostly
@@ -192,13 +221,29 @@ impl EventQueue {
         if self.filling.len() < BLOCK_SIZE / 4 {
             self.filling.shrink_to_fit();
         }
-        self.blocks.push_back(Bytes::from(std::mem::take(&mut self.filling)));
+        self.sealed.push_back(Bytes::from(std::mem::take(&mut self.filling)));
+    }
+}
+
+/// Writes `src` unmasked into `dst` (as long), eight bytes at a time.
+#[inline]
+fn unmask_short(dst: &mut [u8], src: &[u8], mask: [u8; 4]) {
+    let mask_half = u64::from(u32::from_ne_bytes(mask));
+    let mask_word = mask_half | mask_half << 32;
+    let (dst_words, dst_tail) = dst.as_chunks_mut::<8>();
+    let (src_words, src_tail) = src.as_chunks::<8>();
+    for (dst, src) in dst_words.iter_mut().zip(src_words) {
+        *dst = (u64::from_ne_bytes(*src) ^ mask_word).to_ne_bytes();
+    }
+    for ((dst, src), mask) in dst_tail.iter_mut().zip(src_tail).zip(mask.iter().cycle()) {
+        *dst = src ^ mask;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::apply_mask;
 
     fn masked(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
         let mut wire = payload.to_vec();
@@ -238,8 +283,8 @@ mod tests {
             pulled.push(event);
         }
         assert_eq!(pulled, expected);
-        assert!(queue.blocks.is_empty() && queue.filling.capacity() == 0 && queue.entries.capacity() == 0);
-        assert!(queue.ranges.capacity() == 0);
+        assert!(queue.sealed.is_empty() && queue.reading.is_empty() && queue.filling.capacity() == 0);
+        assert!(queue.entries.capacity() == 0 && queue.small.capacity() == 0);
     }
 
     #[test]
