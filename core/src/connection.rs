@@ -308,6 +308,22 @@ impl Connection {
         self.events.peek()
     }
 
+    /// Whether an event is waiting to be pulled: cheaper than
+    /// [`peek_event`](Self::peek_event)`.is_some()`, which builds the next message.
+    #[must_use]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Whether the next event is a [`Message`](Event::Message) or a
+    /// [`Fragment`](Event::Fragment), answered without building it. Adapters hand data
+    /// over before writing, so that the answers to all the messages of one read go out
+    /// together.
+    #[must_use]
+    pub fn next_event_is_data(&self) -> bool {
+        self.events.next_is_data()
+    }
+
     /// Whether a pong may go out: until the peer's close frame arrived (§5.5.2), even
     /// after ours was sent.
     fn can_send_pong(&self) -> bool {

@@ -47,33 +47,45 @@ pub(crate) struct EventQueue {
 #[derive(Debug)]
 enum Entry {
     Event(Event),
-    /// A run of small messages: the next ones in `small`, up to the one marked `ends_run`
+    /// A run of small messages: the next ones in `small`, up to the one marked [`ENDS_RUN`]
     /// or the last. (A run costs one entry, so a read of many small messages queues four
     /// bytes per message.)
     SmallRun,
 }
 
-/// A queued small message.
+/// A queued small message (four bytes).
 #[derive(Clone, Copy, Debug)]
 struct Small {
     /// Where the payload ends in its block.
     end: u16,
     kind: MessageKind,
-    /// The first message of its block (it starts at 0, in the next block).
-    opens_block: bool,
-    /// The last message of its run (an event was queued after it).
-    ends_run: bool,
+    /// [`OPENS_BLOCK`] and [`ENDS_RUN`].
+    flags: u8,
 }
+
+/// The first message of its block (it starts at 0, in the next block).
+const OPENS_BLOCK: u8 = 1;
+/// The last message of its run (an event was queued after it).
+const ENDS_RUN: u8 = 2;
 
 impl EventQueue {
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Whether the next event is a message or a fragment (answered without building it).
+    pub(crate) fn next_is_data(&self) -> bool {
+        match self.entries.front() {
+            Some(Entry::SmallRun) => true,
+            Some(Entry::Event(event)) => matches!(event, Event::Message(_) | Event::Fragment { .. }),
+            None => false,
+        }
+    }
+
     pub(crate) fn push(&mut self, event: Event) {
         if std::mem::take(&mut self.run_open) {
             if let Some(last) = self.small.back_mut() {
-                last.ends_run = true;
+                last.flags |= ENDS_RUN;
             }
         }
         self.entries.push_back(Entry::Event(event));
@@ -121,8 +133,7 @@ impl EventQueue {
         self.small.push_back(Small {
             end: self.filling.len() as u16,
             kind,
-            opens_block: start == 0,
-            ends_run: false,
+            flags: if start == 0 { OPENS_BLOCK } else { 0 },
         });
         if !self.run_open {
             self.entries.push_back(Entry::SmallRun);
@@ -182,12 +193,12 @@ impl EventQueue {
             return None;
         };
         let small = self.small.pop_front().expect("a run holds at least one small message");
-        if small.ends_run || self.small.is_empty() {
+        if small.flags & ENDS_RUN != 0 || self.small.is_empty() {
             self.entries.pop_front();
             // The last run is the open one, if any.
             self.run_open &= !self.small.is_empty();
         }
-        if small.opens_block {
+        if small.flags & OPENS_BLOCK != 0 {
             self.open_next_block();
         }
         let end = usize::from(small.end);

@@ -113,7 +113,15 @@ fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize],
                 assert_eq!(peeked, polled);
                 events.extend(polled);
             } else {
-                events.extend(c.poll_event());
+                // The queries that answer without building the next message agree with it.
+                let (has_events, next_is_data) = (c.has_events(), c.next_event_is_data());
+                let polled = c.poll_event();
+                assert_eq!(has_events, polled.is_some());
+                assert_eq!(
+                    next_is_data,
+                    matches!(polled, Some(Event::Message(_) | Event::Fragment { .. }))
+                );
+                events.extend(polled);
             }
         }
         // We keep what was pulled in `events`, so the blocks stay pinned, too.

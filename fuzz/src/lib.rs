@@ -161,13 +161,23 @@ pub fn pump_answering(
         assert!(!(closed && wrote), "wrote after Closed");
         let known = events.len();
         loop {
-            // What peek_event shows is what poll_event returns next.
-            let peeked = connection.peek_event().cloned();
+            // What the queries and peek_event say of the next event is what poll_event
+            // returns. (Every other event is pulled unpeeked, as peeking takes a queued
+            // small message off the hot path.)
+            let has_events = connection.has_events();
+            let next_is_data = connection.next_event_is_data();
+            let peeked = events.len().is_multiple_of(2).then(|| connection.peek_event().cloned());
             let Some(event) = connection.poll_event() else {
-                assert_eq!(peeked, None, "peeked an event that was not pulled");
+                assert!(!has_events && !next_is_data, "an event was announced but not pulled");
+                assert_eq!(peeked.flatten(), None, "peeked an event that was not pulled");
                 break;
             };
-            assert_eq!(peeked.as_ref(), Some(&event), "peek_event differs from poll_event");
+            assert!(has_events, "has_events missed {event:?}");
+            let is_data = matches!(event, Event::Message(_) | Event::Fragment { .. });
+            assert_eq!(next_is_data, is_data, "next_event_is_data was wrong about {event:?}");
+            if let Some(peeked) = peeked {
+                assert_eq!(peeked.as_ref(), Some(&event), "peek_event differs from poll_event");
+            }
             answer(connection, &event);
             events.push(event);
         }

@@ -78,8 +78,8 @@ pub(crate) fn command(
     command(&mut endpoint.core().conn, Instant::now())?;
     let mark = endpoint.high_water_mark();
     let answering_a_read = {
-        let mut core = endpoint.core();
-        core.conn.peek_event().is_some() && core.buffered_amount() <= mark
+        let core = endpoint.core();
+        core.conn.has_events() && core.buffered_amount() <= mark
     };
     if answering_a_read && endpoint.batches_sends() {
         return Ok(());

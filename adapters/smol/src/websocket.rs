@@ -241,11 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         loop {
             // Messages are handed over before writing: the answers to all the messages of one
             // read go out together, once they have been handed over.
-            let next_is_data = matches!(
-                self.connection.peek_event(),
-                Some(Event::Message(_) | Event::Fragment { .. })
-            );
-            let flushed = !next_is_data
+            let flushed = !self.connection.next_event_is_data()
                 && self
                     .io
                     .poll_write(&mut self.stream, &mut self.connection, cx)?
@@ -293,8 +289,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn poll_write_below_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.batch_sends && self.connection.peek_event().is_some() && self.buffered_amount() <= self.high_water_mark
-        {
+        if self.batch_sends && self.connection.has_events() && self.buffered_amount() <= self.high_water_mark {
             return Poll::Ready(Ok(()));
         }
         match self.poll_flush_queue(cx) {

@@ -269,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         role: Role,
         cx: &mut Context<'_>,
         mut next_event: impl FnMut(&mut T) -> Option<E>,
-        batched: impl Fn(&mut T) -> bool,
+        batched: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<E>> {
         let waker = self.register(role, cx);
         let cx = &mut Context::from_waker(&waker);

@@ -37,10 +37,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.closed.is_some() {
             return Poll::Ready(Ok(None));
         }
-        let event =
-            ready!(self
-                .io
-                .poll_event(&mut self.conn, Role::Receiver, cx, Connection::poll_event, next_is_data))?;
+        let event = ready!(self.io.poll_event(
+            &mut self.conn,
+            Role::Receiver,
+            cx,
+            Connection::poll_event,
+            Connection::next_event_is_data
+        ))?;
         if let Event::Closed(closed) = &event {
             self.closed = Some(Closed::clone(closed));
         }
@@ -67,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_below_high_water_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.batch_sends && self.conn.peek_event().is_some() && self.buffered_amount() <= self.high_water_mark {
+        if self.batch_sends && self.conn.has_events() && self.buffered_amount() <= self.high_water_mark {
             return Poll::Ready(Ok(()));
         }
         self.poll_drain(cx, self.high_water_mark)
@@ -83,12 +86,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn buffered_amount(&self) -> usize {
         self.conn.buffered_amount() + self.io.unwritten()
     }
-}
-
-/// Whether the next event is a message (or fragment): handed over before writing, so the
-/// answers to all the messages of one read go out together.
-fn next_is_data(conn: &mut Connection) -> bool {
-    matches!(conn.peek_event(), Some(Event::Message(_) | Event::Fragment { .. }))
 }
 
 /// A WebSocket connection over a tokio stream `S` (a `TcpStream`, a TLS stream, ...).
