@@ -166,7 +166,7 @@ pub fn pump_answering(
             // small message off the hot path.)
             let has_events = connection.has_events();
             let next_is_data = connection.next_event_is_data();
-            let peeked = events.len().is_multiple_of(2).then(|| connection.peek_event().cloned());
+            let peeked = (events.len() % 2 == 0).then(|| connection.peek_event().cloned());
             let Some(event) = connection.poll_event() else {
                 assert!(!has_events && !next_is_data, "an event was announced but not pulled");
                 assert_eq!(peeked.flatten(), None, "peeked an event that was not pulled");
