@@ -271,6 +271,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         mut next_event: impl FnMut(&mut T) -> Option<E>,
         batched: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<E>> {
+        // The messages of a read are handed over without touching the stream or the wakers.
+        if batched(machine) {
+            if let Some(event) = next_event(machine) {
+                return Poll::Ready(Ok(event));
+            }
+        }
         let waker = self.register(role, cx);
         let cx = &mut Context::from_waker(&waker);
         loop {
