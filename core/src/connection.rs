@@ -39,6 +39,8 @@ pub enum State {
 
 /// Payloads at least this long are sent by a server as their own chunk, without a copy.
 const ZERO_COPY_MIN: usize = 4096;
+/// The least room a fresh send buffer gets.
+const TX_BUF_MIN: usize = 512;
 /// A message in one frame that spans reads gets room for this much of its announced length
 /// when its first bytes arrive (whole frames up to 1 MiB: one allocation, no regrowth
 /// copies); a peer that announces a huge frame and sends little commits no more than this.
@@ -666,9 +668,10 @@ impl Connection {
                     if let Some(kind) = self.whole_message_kind(&header, data.len()) {
                         // The common case, a whole unfragmented message in this read: no
                         // per-frame state at all.
+                        let read_left = data.len();
                         let (wire, rest) = data.split_at(header.payload_len as usize);
                         data = rest;
-                        if let Err(error) = self.deliver_whole(kind, wire, header.mask) {
+                        if let Err(error) = self.deliver_whole(kind, wire, header.mask, read_left) {
                             return self.fail(now, error);
                         }
                         continue;
@@ -728,7 +731,7 @@ impl Connection {
             }
             let mask = masked.then(|| [data[2], data[3], data[4], data[5]]);
             self.events
-                .push_small(kind, &data[header_len..header_len + len], mask)
+                .push_small(kind, &data[header_len..header_len + len], mask, data.len() - header_len)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
             *data = &data[header_len + len..];
         }
@@ -788,12 +791,18 @@ impl Connection {
     }
 
     /// Copies (and unmasks) a whole message's payload and reports it; small ones share
-    /// blocks (see [`EventQueue`]).
-    fn deliver_whole(&mut self, kind: MessageKind, wire: &[u8], mask: Option<[u8; 4]>) -> Result<(), ProtocolError> {
+    /// blocks (see [`EventQueue`]). `read_left`: the bytes of this read from `wire` on.
+    fn deliver_whole(
+        &mut self,
+        kind: MessageKind,
+        wire: &[u8],
+        mask: Option<[u8; 4]>,
+        read_left: usize,
+    ) -> Result<(), ProtocolError> {
         if wire.len() <= SMALL_MESSAGE_MAX {
             return self
                 .events
-                .push_small(kind, wire, mask)
+                .push_small(kind, wire, mask, read_left)
                 .map_err(|_| ProtocolError::InvalidUtf8);
         }
         let mut payload = Vec::with_capacity(wire.len());
@@ -1232,6 +1241,13 @@ impl Connection {
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
+        let zero_copy = mask.is_none() && payload.len() >= ZERO_COPY_MIN;
+        if self.tx_buf.capacity() == 0 {
+            // A fresh buffer (the last one went out): room for this frame and a few more
+            // small ones, so that a batch of answers does not grow it step by step.
+            let copied = if zero_copy { 0 } else { payload.len() };
+            self.tx_buf.reserve((head_len + copied).max(TX_BUF_MIN));
+        }
         self.tx_buf.extend_from_slice(&head[..head_len]);
         match mask {
             Some(mask) => {
@@ -1239,7 +1255,7 @@ impl Connection {
                 self.tx_buf.extend_from_slice(payload);
                 apply_mask(&mut self.tx_buf[start..], mask, 0);
             }
-            None if payload.len() >= ZERO_COPY_MIN => {
+            None if zero_copy => {
                 let head = self.tx_buf.split().freeze();
                 self.push_chunk(head, true);
                 self.push_chunk(payload.clone(), false);

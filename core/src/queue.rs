@@ -3,11 +3,12 @@
 //! Small whole messages are the common case of a busy connection (chat lines, game state,
 //! JSON ticks), so they get a cheap path: their payloads are copied and unmasked into a
 //! shared block, and each waits in the queue as a few numbers until it is pulled, when it
-//! becomes a slice of its block. A busy read fills blocks of [`BLOCK_SIZE`] bytes: one
-//! allocation for many messages, and no `Bytes` is built for a message before the
-//! application asks. Blocks are released as soon as no queued message refers to them, so an
-//! idle connection holds none; a message kept for long pins at most its block, and a block
-//! sealed mostly empty (a read of one small message) is shrunk to what it holds.
+//! becomes a slice of its block. A block holds the small messages of what is left of a read,
+//! up to [`BLOCK_SIZE`] bytes: one allocation for many messages (and no more room than a
+//! short read needs), and no `Bytes` is built for a message before the application asks.
+//! Blocks are released as soon as no queued message refers to them, so an idle connection
+//! holds none; a message kept for long pins at most its block, and a block sealed mostly
+//! empty (a read of a few small messages and a big one) is shrunk to what it holds.
 
 use std::collections::VecDeque;
 
@@ -93,13 +94,15 @@ impl EventQueue {
 
     /// Queues a whole message of at most [`SMALL_MESSAGE_MAX`] bytes, given as they arrived
     /// (masked with `mask`, if set). Text is validated here, so that a bad message fails
-    /// the connection before the frames that follow it are read.
+    /// the connection before the frames that follow it are read. `read_left`: the bytes
+    /// of the read from `wire` on, which bound the room the messages of this read need.
     #[inline]
     pub(crate) fn push_small(
         &mut self,
         kind: MessageKind,
         wire: &[u8],
         mask: Option<[u8; 4]>,
+        read_left: usize,
     ) -> Result<(), InvalidUtf8> {
         debug_assert!(wire.len() <= SMALL_MESSAGE_MAX);
         if wire.is_empty() {
@@ -110,11 +113,8 @@ impl EventQueue {
             self.push(Event::Message(empty));
             return Ok(());
         }
-        if BLOCK_SIZE - self.filling.len() < wire.len() {
-            self.seal();
-        }
-        if self.filling.capacity() == 0 {
-            self.filling.reserve_exact(BLOCK_SIZE);
+        if self.filling.capacity() - self.filling.len() < wire.len() {
+            self.start_block(wire.len(), read_left);
         }
         let start = self.filling.len();
         match mask {
@@ -222,14 +222,27 @@ impl EventQueue {
         self.read_end = 0;
     }
 
+    /// Seals the block being filled and starts one for the messages of what is left of
+    /// this read (`read_left` bytes, of which the next message takes `len`): a block's
+    /// worth at most, so a read of a few messages takes no more than it needs.
+    #[cold]
+    fn start_block(&mut self, len: usize, read_left: usize) {
+        self.seal();
+        self.filling.reserve_exact(read_left.clamp(len, BLOCK_SIZE));
+        if self.small.capacity() == 0 {
+            // Room for a typical read's records at once (they are four bytes each).
+            self.small.reserve((read_left / 8).clamp(4, 256));
+        }
+    }
+
     /// Moves the block being filled, if any, to the sealed ones. A block sealed mostly
-    /// empty (a read of one small message, pulled at once) gives back its unused room, so
-    /// a message kept for long holds little more than itself.
+    /// empty (a read of a few small messages and a big one) gives back its unused room,
+    /// so a message kept for long holds little more than itself.
     fn seal(&mut self) {
         if self.filling.is_empty() {
             return;
         }
-        if self.filling.len() < BLOCK_SIZE / 4 {
+        if self.filling.len() < self.filling.capacity() / 4 {
             self.filling.shrink_to_fit();
         }
         self.sealed.push_back(Bytes::from(std::mem::take(&mut self.filling)));
@@ -272,7 +285,13 @@ mod tests {
                 .collect();
             let mask = [index as u8, 1, 2, 3];
             queue
-                .push_small(MessageKind::Binary, &masked(&payload, mask), Some(mask))
+                // Reads of all sizes: blocks sized to what is left of them, or full ones.
+                .push_small(
+                    MessageKind::Binary,
+                    &masked(&payload, mask),
+                    Some(mask),
+                    payload.len() + index % 3 * 5000,
+                )
                 .unwrap();
             expected.push(Event::Message(Message::Binary(payload.into())));
             if index % 7 == 0 {
@@ -301,8 +320,10 @@ mod tests {
     #[test]
     fn invalid_small_text_is_refused_and_leaves_nothing_behind() {
         let mut queue = EventQueue::default();
-        queue.push_small(MessageKind::Text, "héllo".as_bytes(), None).unwrap();
-        assert!(queue.push_small(MessageKind::Text, &[0xC3, 0x28], None).is_err());
+        queue
+            .push_small(MessageKind::Text, "héllo".as_bytes(), None, 100)
+            .unwrap();
+        assert!(queue.push_small(MessageKind::Text, &[0xC3, 0x28], None, 2).is_err());
         assert_eq!(queue.pop(), Some(Event::Message(Message::text("héllo"))));
         assert_eq!(queue.pop(), None);
     }
@@ -310,8 +331,8 @@ mod tests {
     #[test]
     fn empty_messages_need_no_block() {
         let mut queue = EventQueue::default();
-        queue.push_small(MessageKind::Text, &[], Some([1, 2, 3, 4])).unwrap();
-        queue.push_small(MessageKind::Binary, &[], None).unwrap();
+        queue.push_small(MessageKind::Text, &[], Some([1, 2, 3, 4]), 0).unwrap();
+        queue.push_small(MessageKind::Binary, &[], None, 0).unwrap();
         assert!(queue.filling.capacity() == 0);
         assert_eq!(queue.pop(), Some(Event::Message(Message::text(""))));
         assert_eq!(queue.pop(), Some(Event::Message(Message::Binary(Bytes::new()))));
