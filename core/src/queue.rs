@@ -96,7 +96,7 @@ impl EventQueue {
     /// (masked with `mask`, if set). Text is validated here, so that a bad message fails
     /// the connection before the frames that follow it are read. `read_left`: the bytes
     /// of the read from `wire` on, which bound the room the messages of this read need.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_small(
         &mut self,
         kind: MessageKind,
@@ -118,7 +118,11 @@ impl EventQueue {
         }
         let start = self.filling.len();
         match mask {
-            // Without the set-up of `extend_unmasked`'s vector loop, for the shortest ones.
+            // Eight bytes at a time, without calls or set-up, for the shortest (16 B: 19 ->
+            // 15.5 ns a message in bench/'s decode).
+            Some(mask) if wire.len() <= 32 => extend_unmasked_tiny(&mut self.filling, wire, mask),
+            // A copy, then unmasked over it from the source: cheaper than the vector loop of
+            // `extend_unmasked` up to about 128 bytes.
             Some(mask) if wire.len() <= 128 => {
                 self.filling.extend_from_slice(wire);
                 unmask_short(&mut self.filling[start..], wire, mask);
@@ -246,6 +250,25 @@ impl EventQueue {
             self.filling.shrink_to_fit();
         }
         self.sealed.push_back(Bytes::from(std::mem::take(&mut self.filling)));
+    }
+}
+
+/// Appends `src` unmasked to `dst`, eight bytes at a time (each append checks the room,
+/// which costs more than a call to `memcpy` past a few words).
+#[inline(always)]
+fn extend_unmasked_tiny(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
+    let mask_half = u32::from_ne_bytes(mask);
+    let mask_word = u64::from(mask_half) | u64::from(mask_half) << 32;
+    let (words, tail) = src.as_chunks::<8>();
+    for word in words {
+        dst.extend_from_slice(&(u64::from_ne_bytes(*word) ^ mask_word).to_ne_bytes());
+    }
+    let (quads, bytes) = tail.as_chunks::<4>();
+    for quad in quads {
+        dst.extend_from_slice(&(u32::from_ne_bytes(*quad) ^ mask_half).to_ne_bytes());
+    }
+    for (byte, mask) in bytes.iter().zip(mask) {
+        dst.push(byte ^ mask);
     }
 }
 
