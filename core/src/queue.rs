@@ -129,7 +129,7 @@ impl EventQueue {
             }
             _ => extend_unmasked(&mut self.filling, wire, mask, 0),
         }
-        if kind == MessageKind::Text && simdutf8::basic::from_utf8(&self.filling[start..]).is_err() {
+        if kind == MessageKind::Text && !is_utf8_small(&self.filling[start..]) {
             self.filling.truncate(start);
             return Err(InvalidUtf8);
         }
@@ -251,6 +251,14 @@ impl EventQueue {
         }
         self.sealed.push_back(Bytes::from(std::mem::take(&mut self.filling)));
     }
+}
+
+/// Whether a small payload is UTF-8. The shortest are checked for ASCII first (most
+/// text is), quicker than `simdutf8` sets up its vector loop (16 B text: 21 -> 19 ns a
+/// message in bench/'s decode; longer ones are quicker with `simdutf8` alone).
+#[inline(always)]
+fn is_utf8_small(payload: &[u8]) -> bool {
+    (payload.len() <= 32 && payload.is_ascii()) || simdutf8::basic::from_utf8(payload).is_ok()
 }
 
 /// Appends `src` unmasked to `dst`, eight bytes at a time (each append checks the room,
