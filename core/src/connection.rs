@@ -611,6 +611,15 @@ impl Connection {
         self.poll_other_event()
     }
 
+    /// The next event if it is a whole [`Message`](Event::Message), or `None`: then
+    /// call [`poll_event`](Self::poll_event), which has the other events (and carries
+    /// out what an empty queue means, such as a deferred failure). For loops that take
+    /// messages as they come, as the adapters' `recv_message` does: no `Event` to unwrap.
+    #[must_use]
+    pub fn poll_message(&mut self) -> Option<Message> {
+        self.events.pop_message()
+    }
+
     /// [`poll_event`](Self::poll_event) past the hot path (small messages).
     fn poll_other_event(&mut self) -> Option<Event> {
         let event = self.events.pop();

@@ -172,6 +172,21 @@ impl EventQueue {
         Some(event)
     }
 
+    /// Pulls the next event if it is a whole message.
+    #[inline(always)]
+    pub(crate) fn pop_message(&mut self) -> Option<Message> {
+        if let Some(message) = self.pop_small() {
+            return Some(message);
+        }
+        if !matches!(self.entries.front(), Some(Entry::Event(Event::Message(_)))) {
+            return None;
+        }
+        match self.pop()? {
+            Event::Message(message) => Some(message),
+            _ => unreachable!("the front event is a message"),
+        }
+    }
+
     /// Pulls the next event if it is a small message: the hot path of a busy connection,
     /// inlined so that the message is built where the caller wants it (returned through
     /// a function, it cost a copy that stalled on store forwarding).

@@ -112,6 +112,19 @@ fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize],
                 let polled = c.poll_event();
                 assert_eq!(peeked, polled);
                 events.extend(polled);
+            } else if op & 0x40 != 0 {
+                // poll_message takes the next event exactly when it is a message.
+                match c.poll_message() {
+                    Some(message) => events.push(Event::Message(message)),
+                    None => {
+                        let polled = c.poll_event();
+                        assert!(
+                            !matches!(polled, Some(Event::Message(_))),
+                            "poll_message left {polled:?}"
+                        );
+                        events.extend(polled);
+                    }
+                }
             } else {
                 // The queries that answer without building the next message agree with it.
                 let (has_events, next_is_data) = (c.has_events(), c.next_event_is_data());

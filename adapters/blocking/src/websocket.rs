@@ -131,6 +131,10 @@ fn write_queued(endpoint: &mut impl Receiving) -> Result<(), Error> {
 
 /// [`recv_event`] without control events and fragments.
 pub(crate) fn recv_message(endpoint: &mut impl Receiving) -> Result<Option<Message>, Error> {
+    // The messages of a read are handed over before anything else is done.
+    if let Some(message) = endpoint.core().conn.poll_message() {
+        return Ok(Some(message));
+    }
     while let Some(event) = recv_event(endpoint)? {
         if let Event::Message(message) = event {
             return Ok(Some(message));

@@ -272,6 +272,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        // The messages of a read are handed over before anything else is done.
+        if let Some(message) = self.connection.poll_message() {
+            return Poll::Ready(Ok(Some(message)));
+        }
         loop {
             match ready!(self.poll_recv(cx)) {
                 Ok(Some(Event::Message(message))) => return Poll::Ready(Ok(Some(message))),

@@ -51,6 +51,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        // The messages of a read are handed over before anything else is done.
+        if let Some(message) = self.conn.poll_message() {
+            return Poll::Ready(Ok(Some(message)));
+        }
         loop {
             match ready!(self.poll_recv(cx))? {
                 Some(Event::Message(message)) => return Poll::Ready(Ok(Some(message))),
