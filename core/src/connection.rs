@@ -313,6 +313,7 @@ impl Connection {
     /// Whether an event is waiting to be pulled: cheaper than
     /// [`peek_event`](Self::peek_event)`.is_some()`, which builds the next message.
     #[must_use]
+    #[inline]
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
@@ -322,6 +323,7 @@ impl Connection {
     /// over before writing, so that the answers to all the messages of one read go out
     /// together.
     #[must_use]
+    #[inline]
     pub fn next_event_is_data(&self) -> bool {
         self.events.next_is_data()
     }
@@ -616,6 +618,7 @@ impl Connection {
     /// out what an empty queue means, such as a deferred failure). For loops that take
     /// messages as they come, as the adapters' `recv_message` does: no `Event` to unwrap.
     #[must_use]
+    #[inline]
     pub fn poll_message(&mut self) -> Option<Message> {
         self.events.pop_message()
     }
