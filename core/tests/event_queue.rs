@@ -5,7 +5,7 @@
 mod support;
 
 use std::alloc::System;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -80,14 +80,6 @@ impl Rng {
     }
 }
 
-fn connection(config: &Config, client_role: bool) -> Connection {
-    if client_role {
-        Connection::client(Arc::new(config.clone()), Instant::now(), [7; 32])
-    } else {
-        Connection::server(Arc::new(config.clone()), Instant::now())
-    }
-}
-
 /// A frame as the peer of `client_role` sends it (masked towards a server).
 fn peer_frame(client_role: bool, opcode: OpCode, fin: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     frame(opcode, fin, payload, (!client_role).then_some(mask))
@@ -116,29 +108,11 @@ fn closed_reason(events: &[Event]) -> Option<CloseReason> {
     })
 }
 
-/// Reference run: byte by byte, everything drained after each byte (never the fast path,
-/// never a queue of more than a frame's events).
-fn reference(config: &Config, client_role: bool, input: &[u8]) -> (Vec<Event>, Vec<u8>) {
-    let now = Instant::now();
-    let mut c = connection(config, client_role);
-    let mut events = Vec::new();
-    let mut out = Vec::new();
-    for b in input {
-        c.handle_data(now, std::slice::from_ref(b));
-        events.extend(drain_events(&mut c));
-        out.extend(drain_transmits(&mut c).bytes);
-    }
-    c.handle_eof(now);
-    events.extend(drain_events(&mut c));
-    out.extend(drain_transmits(&mut c).bytes);
-    (events, out)
-}
-
 /// Random reads and random pulls between them (peek, poll_event, poll_message, the cheap
 /// queries), with every pulled event kept.
 fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut Rng) -> (Vec<Event>, Vec<u8>) {
     let now = Instant::now();
-    let mut c = connection(config, client_role);
+    let mut c = connection_in_role(config, client_role);
     let mut events = Vec::new();
     let mut out = Vec::new();
     let mut start = 0;
@@ -213,28 +187,17 @@ fn pull_one(c: &mut Connection, rng: &mut Rng, events: &mut Vec<Event>) {
             assert_eq!(peeked, polled, "peek then poll disagree");
             events.extend(polled);
         }
-        2 | 3 => match c.poll_message() {
-            Some(message) => events.push(Event::Message(message)),
-            None => {
-                let polled = c.poll_event();
-                assert!(
-                    !matches!(polled, Some(Event::Message(_))),
-                    "poll_message left {polled:?}"
-                );
-                events.extend(polled);
-            }
-        },
-        _ => {
-            let (has, data) = (c.has_events(), c.next_event_is_data());
-            let polled = c.poll_event();
-            assert_eq!(has, polled.is_some(), "has_events vs poll_event");
-            assert_eq!(
-                data,
-                matches!(polled, Some(Event::Message(_) | Event::Fragment { .. })),
-                "next_event_is_data vs poll_event"
-            );
-            events.extend(polled);
-        }
+        2 | 3 => events.extend(pull_message_first(c)),
+        _ => events.extend(pull_checking_queries(c)),
+    }
+}
+
+/// A whole text or binary message (even odds) of `len` random bytes (characters for text).
+fn text_or_binary_frame(rng: &mut Rng, client_role: bool, len: usize, mask: [u8; 4]) -> Vec<u8> {
+    if rng.chance(50) {
+        peer_frame(client_role, OpCode::Text, true, rng.text(len).as_bytes(), mask)
+    } else {
+        peer_frame(client_role, OpCode::Binary, true, &rng.bytes(len), mask)
     }
 }
 
@@ -252,32 +215,12 @@ fn random_stream(rng: &mut Rng, client_role: bool, frames: usize, allow_bad_text
                     4 => rng.below(126),
                     _ => 120 + rng.below(10),
                 };
-                if rng.chance(50) {
-                    out.extend(peer_frame(
-                        client_role,
-                        OpCode::Text,
-                        true,
-                        rng.text(len).as_bytes(),
-                        mask,
-                    ));
-                } else {
-                    out.extend(peer_frame(client_role, OpCode::Binary, true, &rng.bytes(len), mask));
-                }
+                out.extend(text_or_binary_frame(rng, client_role, len, mask));
             }
             // Bigger whole messages: 126..=1024 still go into blocks, beyond do not.
             60..=74 => {
                 let len = 126 + rng.below(1100);
-                if rng.chance(50) {
-                    out.extend(peer_frame(
-                        client_role,
-                        OpCode::Text,
-                        true,
-                        rng.text(len).as_bytes(),
-                        mask,
-                    ));
-                } else {
-                    out.extend(peer_frame(client_role, OpCode::Binary, true, &rng.bytes(len), mask));
-                }
+                out.extend(text_or_binary_frame(rng, client_role, len, mask));
             }
             75..=79 => {
                 let len = 1025 + rng.below(20_000);
@@ -389,7 +332,7 @@ fn chaotic_reads_and_pulls_match_byte_by_byte_in_both_roles() {
         let config = &configs[(seed as usize / 2) % configs.len()];
         let frames = 20 + rng.below(400);
         let input = random_stream(&mut rng, client_role, frames, true);
-        let (ref_events, ref_out) = reference(config, client_role, &input);
+        let (ref_events, ref_out) = byte_by_byte(config, client_role, &input);
         let (events, out) = chaotic(config, client_role, &input, &mut rng);
         assert_eq!(
             data_events(&events).len(),
@@ -442,7 +385,7 @@ fn every_short_length_with_random_masks_unmasks_exactly() {
         let (events, _, _) = server_fed(Config::default(), &input);
         assert_eq!(events, expected);
         // One frame a read, pulled one behind.
-        let mut server = connection(&Config::default(), false);
+        let mut server = connection_in_role(&Config::default(), false);
         let mut got = Vec::new();
         let mut rest = &input[..];
         while let Ok(Some((header, len))) = wsflow::frame::FrameHeader::decode(rest) {
@@ -466,7 +409,7 @@ fn every_short_length_with_random_masks_unmasks_exactly() {
 fn peek_takes_the_last_of_an_open_run_then_more_arrive() {
     let _serial = serial();
     let now = Instant::now();
-    let mut server = connection(&Config::default(), false);
+    let mut server = connection_in_role(&Config::default(), false);
     server.handle_data(now, &client_frame(OpCode::Text, true, b"one"));
     assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("one"))));
     // The run ended with the peek; a new one opens, then a ping ends it.
@@ -498,7 +441,7 @@ fn peek_takes_the_last_of_an_open_run_then_more_arrive() {
 fn peeks_across_ended_runs_keep_the_order() {
     let _serial = serial();
     let now = Instant::now();
-    let mut server = connection(&Config::default(), false);
+    let mut server = connection_in_role(&Config::default(), false);
     let mut input = client_frame(OpCode::Text, true, b"a");
     input.extend(client_frame(OpCode::Ping, true, b"1"));
     input.extend(client_frame(OpCode::Text, true, b"b"));
@@ -534,7 +477,7 @@ fn peeks_across_ended_runs_keep_the_order() {
 fn bad_text_in_a_run(client_role: bool, before: usize, len_before: usize, pulls: usize) {
     let now = Instant::now();
     let mut rng = Rng::new((before * 1000 + len_before) as u64);
-    let mut c = connection(&Config::default(), client_role);
+    let mut c = connection_in_role(&Config::default(), client_role);
     let mut input = Vec::new();
     let mut expected = Vec::new();
     for i in 0..before {
@@ -613,7 +556,7 @@ fn messages_around_block_boundaries_with_every_pull_pattern() {
     for straddle in [1usize, 100, 1023, 1024] {
         for pattern in 0..4 {
             let mut rng = Rng::new(straddle as u64 * 10 + pattern);
-            let mut server = connection(&Config::default(), false);
+            let mut server = connection_in_role(&Config::default(), false);
             let mut expected = Vec::new();
             let mut got = Vec::new();
             let mut input = Vec::new();
@@ -660,7 +603,7 @@ fn short_read_left_then_a_big_frame_then_more() {
     let _serial = serial();
     let now = Instant::now();
     for client_role in [false, true] {
-        let mut c = connection(&Config::default(), client_role);
+        let mut c = connection_in_role(&Config::default(), client_role);
         let mut rng = Rng::new(9);
         let mut expected = Vec::new();
         let mut got = Vec::new();
@@ -738,7 +681,7 @@ fn limits_below_125_hold_on_the_fast_path_in_both_roles() {
                 [5, 6, 7, 8],
             ));
             input.extend(peer_frame(client_role, OpCode::Binary, true, b"", [5, 6, 7, 8]));
-            let mut c = connection(&config, client_role);
+            let mut c = connection_in_role(&config, client_role);
             c.handle_data(Instant::now(), &input);
             let events = drain_events(&mut c);
             let out = drain_transmits(&mut c).bytes;
@@ -760,7 +703,7 @@ fn wrong_masking_in_a_run_fails_with_1002() {
         // Masked as the other role would.
         input.extend(peer_frame(!client_role, OpCode::Binary, true, b"bad", [1, 1, 1, 1]));
         input.extend(peer_frame(client_role, OpCode::Binary, true, b"after", [9, 9, 9, 9]));
-        let mut c = connection(&Config::default(), client_role);
+        let mut c = connection_in_role(&Config::default(), client_role);
         c.handle_data(Instant::now(), &input);
         let events = drain_events(&mut c);
         assert_eq!(events.len(), 5);
@@ -796,7 +739,7 @@ fn close_between_small_messages_stops_the_run() {
             [4, 4, 4, 4],
         ));
         let now = Instant::now();
-        let mut c = connection(&Config::default(), client_role);
+        let mut c = connection_in_role(&Config::default(), client_role);
         c.handle_data(now, &input);
         // Nothing answers the close before the messages are pulled.
         let mut got = Vec::new();
@@ -822,7 +765,7 @@ fn one_behind_with_peeks_stays_bounded_for_100k_messages() {
     let now = Instant::now();
     for client_role in [false, true] {
         for len in [1usize, 17, 125, 700, 1024] {
-            let mut c = connection(&Config::default(), client_role);
+            let mut c = connection_in_role(&Config::default(), client_role);
             let frame = peer_frame(client_role, OpCode::Text, true, &vec![b'q'; len], [1, 2, 3, 4]);
             c.handle_data(now, &frame);
             let step = |reads: usize, c: &mut Connection| {
@@ -853,7 +796,7 @@ fn one_behind_with_peeks_stays_bounded_for_100k_messages() {
 fn one_behind_with_runs_that_keep_ending_stays_bounded() {
     let _serial = serial();
     let now = Instant::now();
-    let mut c = connection(&Config::default(), false);
+    let mut c = connection_in_role(&Config::default(), false);
     let mut read = client_frame(OpCode::Binary, true, b"abc");
     read.extend(client_frame(OpCode::Ping, true, b""));
     read.extend(client_frame(OpCode::Text, true, b""));
@@ -888,7 +831,7 @@ fn kept_messages_hold_memory_proportional_to_their_payload() {
         (100, 1, true),
         (1, 50, false),
     ] {
-        let mut c = connection(&Config::default(), false);
+        let mut c = connection_in_role(&Config::default(), false);
         let big = client_frame(OpCode::Binary, true, &vec![7u8; 60_000]);
         let small = client_frame(OpCode::Binary, true, &vec![3u8; len]);
         let mut kept: Vec<Event> = Vec::with_capacity(20_000);

@@ -63,35 +63,10 @@ fn encode(pieces: &[Raw], client_role: bool) -> Vec<u8> {
     out
 }
 
-fn connection(config: &Config, client_role: bool) -> Connection {
-    if client_role {
-        Connection::client(Arc::new(config.clone()), Instant::now(), [3; 32])
-    } else {
-        Connection::server(Arc::new(config.clone()), Instant::now())
-    }
-}
-
-/// Reference: byte by byte, draining everything at the end of each byte.
-fn reference(config: &Config, client_role: bool, input: &[u8]) -> (Vec<Event>, Vec<u8>) {
-    let now = Instant::now();
-    let mut c = connection(config, client_role);
-    let mut events = Vec::new();
-    let mut out = Vec::new();
-    for b in input {
-        c.handle_data(now, std::slice::from_ref(b));
-        events.extend(drain_events(&mut c));
-        out.extend(drain_transmits(&mut c).bytes);
-    }
-    c.handle_eof(now);
-    events.extend(drain_events(&mut c));
-    out.extend(drain_transmits(&mut c).bytes);
-    (events, out)
-}
-
 /// Chunked, with peeks/polls interleaved between reads (not draining).
 fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize], ops: &[u8]) -> (Vec<Event>, Vec<u8>) {
     let now = Instant::now();
-    let mut c = connection(config, client_role);
+    let mut c = connection_in_role(config, client_role);
     let mut events = Vec::new();
     let mut out = Vec::new();
     let mut start = 0;
@@ -113,28 +88,9 @@ fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize],
                 assert_eq!(peeked, polled);
                 events.extend(polled);
             } else if op & 0x40 != 0 {
-                // poll_message takes the next event exactly when it is a message.
-                match c.poll_message() {
-                    Some(message) => events.push(Event::Message(message)),
-                    None => {
-                        let polled = c.poll_event();
-                        assert!(
-                            !matches!(polled, Some(Event::Message(_))),
-                            "poll_message left {polled:?}"
-                        );
-                        events.extend(polled);
-                    }
-                }
+                events.extend(pull_message_first(&mut c));
             } else {
-                // The queries that answer without building the next message agree with it.
-                let (has_events, next_is_data) = (c.has_events(), c.next_event_is_data());
-                let polled = c.poll_event();
-                assert_eq!(has_events, polled.is_some());
-                assert_eq!(
-                    next_is_data,
-                    matches!(polled, Some(Event::Message(_) | Event::Fragment { .. }))
-                );
-                events.extend(polled);
+                events.extend(pull_checking_queries(&mut c));
             }
         }
         // We keep what was pulled in `events`, so the blocks stay pinned, too.
@@ -194,7 +150,7 @@ proptest! {
         let config = configs().swap_remove(which);
         let input = encode(&pieces, client_role);
         cuts.sort_unstable();
-        let (ref_events, ref_out) = reference(&config, client_role, &input);
+        let (ref_events, ref_out) = byte_by_byte(&config, client_role, &input);
         let (events, out) = interleaved(&config, client_role, &input, &[], &ops);
         prop_assert_eq!(&events, &ref_events);
         prop_assert_eq!(decode_frames(&out), decode_frames(&ref_out));
@@ -250,7 +206,7 @@ fn max_fragments_zero_same_on_both_paths() {
     let mut config = Config::default();
     config.max_fragments(0);
     let input = client_frame(OpCode::Text, true, b"hi");
-    let (ref_events, _) = reference(&config, false, &input);
+    let (ref_events, _) = byte_by_byte(&config, false, &input);
     let (events, _) = interleaved(&config, false, &input, &[], &[0]);
     assert_eq!(events, ref_events);
 }
@@ -299,7 +255,7 @@ fn close_sent_phase_same_on_both_paths() {
         input.extend(frame(OpCode::Text, true, b"after", mask));
         let run = |bytewise: bool| {
             let now = Instant::now();
-            let mut c = connection(&Config::default(), client_role);
+            let mut c = connection_in_role(&Config::default(), client_role);
             c.close(now, wsflow::CloseCode::NORMAL, "bye").unwrap();
             let mut out = drain_transmits(&mut c).bytes;
             if bytewise {

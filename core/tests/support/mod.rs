@@ -255,3 +255,57 @@ pub fn messages(events: &[Event]) -> Vec<wsflow::Message> {
 pub fn payload(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
+
+/// A fresh connection in the client role (opened with mask seed `[7; 32]`) or the server
+/// role.
+pub fn connection_in_role(config: &Config, client_role: bool) -> Connection {
+    if client_role {
+        Connection::client(Arc::new(config.clone()), Instant::now(), [7; 32])
+    } else {
+        Connection::server(Arc::new(config.clone()), Instant::now())
+    }
+}
+
+/// The reference run of `input`: fed a byte at a time, everything drained after each byte
+/// (never a small-message fast path, never a queue of more than one frame's events), then
+/// the end of the stream. Returns the events and the bytes written.
+pub fn byte_by_byte(config: &Config, client_role: bool, input: &[u8]) -> (Vec<Event>, Vec<u8>) {
+    let now = Instant::now();
+    let mut c = connection_in_role(config, client_role);
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    for b in input {
+        c.handle_data(now, std::slice::from_ref(b));
+        events.extend(drain_events(&mut c));
+        out.extend(drain_transmits(&mut c).bytes);
+    }
+    c.handle_eof(now);
+    events.extend(drain_events(&mut c));
+    out.extend(drain_transmits(&mut c).bytes);
+    (events, out)
+}
+
+/// Pulls the next event with `poll_message` first, checking that it takes the next event
+/// exactly when that is a message (what it leaves is then pulled with `poll_event`).
+pub fn pull_message_first(c: &mut Connection) -> Option<Event> {
+    if let Some(message) = c.poll_message() {
+        return Some(Event::Message(message));
+    }
+    let polled = c.poll_event();
+    assert!(
+        !matches!(polled, Some(Event::Message(_))),
+        "poll_message left {polled:?}"
+    );
+    polled
+}
+
+/// Pulls the next event with `poll_event`, checking that the queries which answer without
+/// building it (`has_events`, `next_event_is_data`) agree with what it is.
+pub fn pull_checking_queries(c: &mut Connection) -> Option<Event> {
+    let (has_events, next_is_data) = (c.has_events(), c.next_event_is_data());
+    let polled = c.poll_event();
+    assert_eq!(has_events, polled.is_some(), "has_events vs poll_event");
+    let is_data = matches!(polled, Some(Event::Message(_) | Event::Fragment { .. }));
+    assert_eq!(next_is_data, is_data, "next_event_is_data vs poll_event");
+    polled
+}
