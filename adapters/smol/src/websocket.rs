@@ -128,7 +128,7 @@ pub struct WebSocket<S> {
     /// [`Event::Closed`] came, but queued bytes (a close frame) were still being written;
     /// it is reported once they are or at the deadline.
     closing: Option<(Box<Closed>, Instant)>,
-    closed: Option<Closed>,
+    closed: Option<Box<Closed>>,
     /// Not split: the task that sends is the one that receives, so what it sends while
     /// received events wait is written when `recv` runs out of them (one write per read).
     pub(crate) batch_sends: bool,
@@ -149,7 +149,7 @@ impl<S> WebSocket<S> {
 
     /// How the connection ended, once [`Event::Closed`] was returned.
     pub fn closed(&self) -> Option<&Closed> {
-        self.closed.as_ref()
+        self.closed.as_deref()
     }
 
     pub(crate) fn connection_mut(&mut self) -> &mut Connection {
@@ -251,7 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.closing = Some((closed, deadline));
                     return Poll::Pending;
                 }
-                self.closed = Some(Closed::clone(&closed));
+                self.closed = Some(closed.clone());
                 return Poll::Ready(Ok(Some(Event::Closed(closed))));
             }
             if let Some(event) = self.connection.poll_event() {

@@ -25,7 +25,7 @@ pub(crate) struct Inner<S> {
     io: Io<S>,
     conn: Connection,
     /// Set when [`Event::Closed`] has been handed to the application.
-    closed: Option<Closed>,
+    closed: Option<Box<Closed>>,
     high_water_mark: usize,
     /// Not split: the task that sends is the one that receives, so what it sends while
     /// received events wait is written when `recv` runs out of them (one write per read).
@@ -45,7 +45,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             Connection::next_event_is_data
         ))?;
         if let Event::Closed(closed) = &event {
-            self.closed = Some(Closed::clone(closed));
+            self.closed = Some(closed.clone());
         }
         Poll::Ready(Ok(Some(event)))
     }
@@ -134,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// How the connection ended, once [`recv`](Self::recv) has returned [`Event::Closed`].
     pub fn closed(&self) -> Option<&Closed> {
-        self.inner.closed.as_ref()
+        self.inner.closed.as_deref()
     }
 
     /// The underlying stream.
@@ -220,7 +220,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReceiver<S> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .closed
-            .clone()
+            .as_deref()
+            .cloned()
     }
 }
 
