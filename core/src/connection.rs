@@ -594,8 +594,14 @@ impl Connection {
             return Some(Transmit::Data(chunk.bytes));
         }
         if !self.tx_buf.is_empty() {
-            // Hand the whole buffer over: an idle connection keeps no send buffer.
-            return Some(Transmit::Data(std::mem::take(&mut self.tx_buf).freeze()));
+            // Hand the whole buffer over: an idle connection keeps no send buffer. Room a
+            // batch did not use is given back first (in place), so that bytes waiting for
+            // a slow peer hold little more than themselves.
+            let mut bytes = Vec::from(std::mem::take(&mut self.tx_buf));
+            if bytes.len() < bytes.capacity() / 2 {
+                bytes.shrink_to_fit();
+            }
+            return Some(Transmit::Data(Bytes::from(bytes)));
         }
         if self.shutdown_queued {
             self.shutdown_queued = false;

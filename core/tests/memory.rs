@@ -75,7 +75,8 @@ fn main() {
 
     a_queue_that_never_empties_stays_bounded(&config_default());
     kept_tiny_messages_hold_little_more_than_themselves(&config_default());
-    println!("memory: 3 passed, 0 failed");
+    bytes_waiting_for_a_slow_peer_hold_little_more_than_themselves(&config_default());
+    println!("memory: 4 passed, 0 failed");
 }
 
 fn config_default() -> Arc<Config> {
@@ -119,4 +120,27 @@ fn kept_tiny_messages_hold_little_more_than_themselves(config: &Arc<Config>) {
     }
     let held = live() - before;
     assert!(held < 1 << 20, "1000 kept 1-byte messages hold {held} bytes");
+}
+
+/// A peer that does not read: every small message sent goes out in a transmit of its own
+/// that waits in the adapter's queue. The transmits must not keep the spare room of the
+/// send buffer they came from.
+fn bytes_waiting_for_a_slow_peer_hold_little_more_than_themselves(config: &Arc<Config>) {
+    let now = Instant::now();
+    let mut server = Connection::server(config.clone(), now);
+    let before = live();
+    let mut waiting = Vec::new();
+    for _ in 0..10_000 {
+        server.send_binary(vec![7u8; 16]).unwrap();
+        while let Some(wsflow::Transmit::Data(bytes)) = server.poll_transmit() {
+            waiting.push(bytes);
+        }
+    }
+    let written: usize = waiting.iter().map(|bytes| bytes.len()).sum();
+    assert_eq!(written, 10_000 * 18);
+    let held = live() - before - (waiting.capacity() * std::mem::size_of::<bytes::Bytes>()) as isize;
+    assert!(
+        held <= 2 * written as isize,
+        "{written} bytes waiting to be written hold {held} bytes of heap"
+    );
 }
