@@ -13,6 +13,10 @@
 //! 3. write everything `poll_transmit` returns,
 //! 4. wake up at `poll_timeout` and call `handle_timeout`.
 //!
+//! To batch writes as the adapters do (the answers to all the messages of one read in one
+//! write), write once `has_events` turns false; `poll_message` takes the next event when
+//! it is a message, without an `Event` to unwrap.
+//!
 //! ```
 //! use std::{sync::Arc, time::Instant};
 //! use wsflow::{Accept, ClientHandshake, ClientRequest, Config, Event, HandshakeEvent, Message, ServerHandshake, Transmit};
