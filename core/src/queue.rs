@@ -105,13 +105,8 @@ impl EventQueue {
         read_left: usize,
     ) -> Result<(), InvalidUtf8> {
         debug_assert!(wire.len() <= SMALL_MESSAGE_MAX);
-        if wire.is_empty() {
-            let empty = match kind {
-                MessageKind::Binary => Message::Binary(Bytes::new()),
-                MessageKind::Text => Message::Text(Utf8Bytes::new()),
-            };
-            self.push(Event::Message(empty));
-            return Ok(());
+        if wire.is_empty() || (read_left == wire.len() && self.entries.is_empty()) {
+            return self.push_lone(kind, wire, mask);
         }
         if self.filling.capacity() - self.filling.len() < wire.len() {
             self.start_block(wire.len(), read_left);
@@ -143,6 +138,20 @@ impl EventQueue {
             self.entries.push_back(Entry::SmallRun);
             self.run_open = true;
         }
+        Ok(())
+    }
+
+    /// Queues a message that is alone in the queue and the last of its read (a chat line, a
+    /// request that waits for its answer), or empty: a buffer of its own costs less than a
+    /// block and its records.
+    fn push_lone(&mut self, kind: MessageKind, wire: &[u8], mask: Option<[u8; 4]>) -> Result<(), InvalidUtf8> {
+        let mut payload = Vec::with_capacity(wire.len());
+        extend_unmasked(&mut payload, wire, mask, 0);
+        let message = match kind {
+            MessageKind::Binary => Message::Binary(Bytes::from(payload)),
+            MessageKind::Text => Message::Text(Utf8Bytes::from(String::from_utf8(payload).map_err(|_| InvalidUtf8)?)),
+        };
+        self.push(Event::Message(message));
         Ok(())
     }
 
