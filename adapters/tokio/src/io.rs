@@ -160,12 +160,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// half down if the machine asked to. Ready when all of that is done.
     fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.outgoing.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
-            let count = slices.len().min(self.outgoing.len());
-            for (slice, chunk) in slices.iter_mut().zip(&self.outgoing) {
-                *slice = IoSlice::new(chunk);
-            }
-            let written = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..count]))?;
+            let written = if let [chunk] = self.outgoing.as_slices().0 {
+                // One chunk (one batch of small frames): a plain write, which for a socket
+                // is cheaper than a vectored one.
+                ready!(Pin::new(&mut self.stream).poll_write(cx, chunk))?
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let count = slices.len().min(self.outgoing.len());
+                for (slice, chunk) in slices.iter_mut().zip(&self.outgoing) {
+                    *slice = IoSlice::new(chunk);
+                }
+                ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..count]))?
+            };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
