@@ -1261,10 +1261,12 @@ impl Connection {
         let head_len = header.encode(&mut head);
         let zero_copy = mask.is_none() && payload.len() >= ZERO_COPY_MIN;
         if self.tx_buf.capacity() == 0 {
-            // A fresh buffer (the last one went out): room for this frame and a few more
-            // small ones, so that a batch of answers does not grow it step by step.
+            // A fresh buffer (the last one went out). While messages of the last read
+            // wait to be pulled, more answers are likely to follow: room for a few small
+            // frames, so that the batch does not grow it step by step; else this frame's.
             let copied = if zero_copy { 0 } else { payload.len() };
-            self.tx_buf.reserve((head_len + copied).max(TX_BUF_MIN));
+            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
+            self.tx_buf.reserve((head_len + copied).max(batch));
         }
         self.tx_buf.extend_from_slice(&head[..head_len]);
         match mask {
