@@ -180,7 +180,7 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     if !offset.is_multiple_of(4) {
         mask.rotate_left(offset % 4);
     }
-    let mask_word = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let mask_word = mask_word(mask);
     let mut words = buf.chunks_exact_mut(8);
     for word in &mut words {
         let mut bytes = [0u8; 8];
@@ -192,10 +192,18 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
+/// `mask` twice over, for unmasking eight bytes at a time.
+#[inline(always)]
+fn mask_word(mask: [u8; 4]) -> u64 {
+    let half = u64::from(u32::from_ne_bytes(mask));
+    half | half << 32
+}
+
 /// Appends `src` to `dst`, unmasking it when `mask` is set (`offset`: where `src` starts in
-/// the payload), in one pass: 4-byte words XORed on their way into `dst`, which the
-/// compiler turns into a vector loop as fast as a plain copy (bench/: decode).
-#[inline]
+/// the payload), in one pass. Long payloads go 4-byte words at a time, XORed on their way
+/// into `dst`, which the compiler turns into a vector loop as fast as a plain copy
+/// (bench/: decode). Short ones (the common small messages) skip that loop's set-up.
+#[inline(always)]
 pub fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], mask: Option<[u8; 4]>, offset: usize) {
     let Some(mut mask) = mask else {
         return dst.extend_from_slice(src);
@@ -203,6 +211,55 @@ pub fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], mask: Option<[u8; 4]>, off
     if !offset.is_multiple_of(4) {
         mask.rotate_left(offset % 4);
     }
+    match src.len() {
+        // Eight bytes at a time, without calls or set-up (16 B: 19 -> 15.5 ns a message in
+        // bench/'s decode).
+        0..=32 => extend_unmasked_tiny(dst, src, mask),
+        // A copy, then unmasked over it from the source (no load of bytes just stored).
+        33..=128 => {
+            let start = dst.len();
+            dst.extend_from_slice(src);
+            unmask_from(&mut dst[start..], src, mask);
+        }
+        _ => extend_unmasked_long(dst, src, mask),
+    }
+}
+
+/// Appends `src` unmasked to `dst`, eight bytes at a time (each append checks the room,
+/// which costs more than a call to `memcpy` past a few words).
+#[inline(always)]
+fn extend_unmasked_tiny(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
+    let mask_word = mask_word(mask);
+    let (words, tail) = src.as_chunks::<8>();
+    for word in words {
+        dst.extend_from_slice(&(u64::from_ne_bytes(*word) ^ mask_word).to_ne_bytes());
+    }
+    let (quads, bytes) = tail.as_chunks::<4>();
+    for quad in quads {
+        dst.extend_from_slice(&(u32::from_ne_bytes(*quad) ^ u32::from_ne_bytes(mask)).to_ne_bytes());
+    }
+    for (byte, mask) in bytes.iter().zip(mask) {
+        dst.push(byte ^ mask);
+    }
+}
+
+/// Writes `src` unmasked into `dst` (as long), eight bytes at a time.
+#[inline]
+fn unmask_from(dst: &mut [u8], src: &[u8], mask: [u8; 4]) {
+    let mask_word = mask_word(mask);
+    let (dst_words, dst_tail) = dst.as_chunks_mut::<8>();
+    let (src_words, src_tail) = src.as_chunks::<8>();
+    for (dst, src) in dst_words.iter_mut().zip(src_words) {
+        *dst = (u64::from_ne_bytes(*src) ^ mask_word).to_ne_bytes();
+    }
+    for ((dst, src), mask) in dst_tail.iter_mut().zip(src_tail).zip(mask.iter().cycle()) {
+        *dst = src ^ mask;
+    }
+}
+
+/// The vector loop for long payloads.
+#[inline]
+fn extend_unmasked_long(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
     let mask_word = u32::from_ne_bytes(mask);
     let (words, tail) = src.as_chunks::<4>();
     dst.reserve(src.len());
@@ -258,7 +315,8 @@ mod tests {
         #[test]
         fn extend_unmasked_equals_copy_then_mask(
             kept in proptest::collection::vec(any::<u8>(), 0..8),
-            data in proptest::collection::vec(any::<u8>(), 0..100),
+            // All three loops of extend_unmasked: up to 32, 128, and longer.
+            data in proptest::collection::vec(any::<u8>(), 0..300),
             mask in proptest::option::of(any::<[u8; 4]>()),
             offset in 0usize..8,
         ) {

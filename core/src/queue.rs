@@ -112,18 +112,7 @@ impl EventQueue {
             self.start_block(wire.len(), read_left);
         }
         let start = self.filling.len();
-        match mask {
-            // Eight bytes at a time, without calls or set-up, for the shortest (16 B: 19 ->
-            // 15.5 ns a message in bench/'s decode).
-            Some(mask) if wire.len() <= 32 => extend_unmasked_tiny(&mut self.filling, wire, mask),
-            // A copy, then unmasked over it from the source: cheaper than the vector loop of
-            // `extend_unmasked` up to about 128 bytes.
-            Some(mask) if wire.len() <= 128 => {
-                self.filling.extend_from_slice(wire);
-                unmask_short(&mut self.filling[start..], wire, mask);
-            }
-            _ => extend_unmasked(&mut self.filling, wire, mask, 0),
-        }
+        extend_unmasked(&mut self.filling, wire, mask, 0);
         if kind == MessageKind::Text && !is_utf8_small(&self.filling[start..]) {
             self.filling.truncate(start);
             return Err(InvalidUtf8);
@@ -283,40 +272,6 @@ impl EventQueue {
 #[inline(always)]
 fn is_utf8_small(payload: &[u8]) -> bool {
     (payload.len() <= 32 && payload.is_ascii()) || simdutf8::basic::from_utf8(payload).is_ok()
-}
-
-/// Appends `src` unmasked to `dst`, eight bytes at a time (each append checks the room,
-/// which costs more than a call to `memcpy` past a few words).
-#[inline(always)]
-fn extend_unmasked_tiny(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
-    let mask_half = u32::from_ne_bytes(mask);
-    let mask_word = u64::from(mask_half) | u64::from(mask_half) << 32;
-    let (words, tail) = src.as_chunks::<8>();
-    for word in words {
-        dst.extend_from_slice(&(u64::from_ne_bytes(*word) ^ mask_word).to_ne_bytes());
-    }
-    let (quads, bytes) = tail.as_chunks::<4>();
-    for quad in quads {
-        dst.extend_from_slice(&(u32::from_ne_bytes(*quad) ^ mask_half).to_ne_bytes());
-    }
-    for (byte, mask) in bytes.iter().zip(mask) {
-        dst.push(byte ^ mask);
-    }
-}
-
-/// Writes `src` unmasked into `dst` (as long), eight bytes at a time.
-#[inline]
-fn unmask_short(dst: &mut [u8], src: &[u8], mask: [u8; 4]) {
-    let mask_half = u64::from(u32::from_ne_bytes(mask));
-    let mask_word = mask_half | mask_half << 32;
-    let (dst_words, dst_tail) = dst.as_chunks_mut::<8>();
-    let (src_words, src_tail) = src.as_chunks::<8>();
-    for (dst, src) in dst_words.iter_mut().zip(src_words) {
-        *dst = (u64::from_ne_bytes(*src) ^ mask_word).to_ne_bytes();
-    }
-    for ((dst, src), mask) in dst_tail.iter_mut().zip(src_tail).zip(mask.iter().cycle()) {
-        *dst = src ^ mask;
-    }
 }
 
 #[cfg(test)]

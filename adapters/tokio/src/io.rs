@@ -277,20 +277,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         mut next_event: impl FnMut(&mut T) -> Option<E>,
         batched: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<E>> {
-        // The messages of a read are handed over without touching the stream or the wakers.
-        if batched(machine) {
-            if let Some(event) = next_event(machine) {
-                return Poll::Ready(Ok(event));
-            }
-        }
-        let waker = self.register(role, cx);
-        let cx = &mut Context::from_waker(&waker);
+        // Registered only once the stream or the timer is polled: the messages of a read
+        // are handed over without touching the wakers.
+        let mut waker = None;
         loop {
             if batched(machine) {
                 if let Some(event) = next_event(machine) {
                     return Poll::Ready(Ok(event));
                 }
             }
+            let waker = waker.get_or_insert_with(|| self.register(role, cx));
+            let cx = &mut Context::from_waker(waker);
             self.take_transmits(machine);
             if let Poll::Ready(Err(error)) = self.poll_write_queue(cx) {
                 self.fail_unless_peer_gone(machine, error)?;
