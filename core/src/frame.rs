@@ -4,6 +4,7 @@
 //! arrived, never reads past it and never allocates.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// The most bytes a frame header can take: 2 fixed, 8 for a 64-bit length, 4 for the mask.
 pub const MAX_HEADER_LEN: usize = 14;
@@ -257,18 +258,57 @@ fn unmask_from(dst: &mut [u8], src: &[u8], mask: [u8; 4]) {
     }
 }
 
-/// The vector loop for long payloads.
+/// The vector loop for long payloads, with AVX2 where the CPU has it: x86-64 builds target
+/// SSE2 unless told otherwise, and AVX2's loop is 10-15 % faster on 64 KiB and 1 MiB frames
+/// (bench/: decode).
 #[inline]
 fn extend_unmasked_long(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
-    let mask_word = u32::from_ne_bytes(mask);
-    let (words, tail) = src.as_chunks::<4>();
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        #[allow(unsafe_code)]
+        // SAFETY: AVX2, the one thing `extend_unmasked_avx2` requires beyond a safe
+        // function's contract, is there (checked just above).
+        unsafe {
+            extend_unmasked_avx2(dst, src, mask);
+        }
+        return;
+    }
+    extend_unmasked_words(dst, src, mask);
+}
+
+/// [`extend_unmasked_words`] compiled for AVX2. It must be inlined here to be: a call out
+/// (such as `Vec::extend`'s loop) runs at the baseline's width.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn extend_unmasked_avx2(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
+    extend_unmasked_words(dst, src, mask);
+}
+
+/// Appends `src` unmasked to `dst`, 4-byte words at a time, written straight into `dst`'s
+/// spare room: a loop with no call in it, which the compiler turns into a vector loop.
+#[inline(always)]
+fn extend_unmasked_words(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
+    let start = dst.len();
     dst.reserve(src.len());
-    dst.extend(
-        words
-            .iter()
-            .flat_map(|word| (u32::from_ne_bytes(*word) ^ mask_word).to_ne_bytes()),
-    );
-    dst.extend(tail.iter().zip(mask).map(|(byte, mask)| byte ^ mask));
+    let room = &mut dst.spare_capacity_mut()[..src.len()];
+    let mask_word = u32::from_ne_bytes(mask);
+    let (room_words, room_tail) = room.as_chunks_mut::<4>();
+    let (src_words, src_tail) = src.as_chunks::<4>();
+    for (room, word) in room_words.iter_mut().zip(src_words) {
+        *room = (u32::from_ne_bytes(*word) ^ mask_word)
+            .to_ne_bytes()
+            .map(MaybeUninit::new);
+    }
+    for ((room, byte), mask) in room_tail.iter_mut().zip(src_tail).zip(mask) {
+        room.write(byte ^ mask);
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `room` is `dst`'s spare capacity from `start` on, `src.len()` bytes long,
+    // and the two loops above wrote every byte of it: the words, then the 0-3 tail bytes
+    // (`as_chunks` splits both slices at the same place, as they have the same length).
+    unsafe {
+        dst.set_len(start + src.len());
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +368,29 @@ mod tests {
             }
             prop_assert_eq!(&fused[..kept.len()], &kept[..]);
             prop_assert_eq!(&fused[kept.len()..], &expected[..]);
+        }
+
+        #[test]
+        fn both_long_loops_equal_masking_byte_by_byte(
+            // Kept bytes and spare room move where the loops start writing.
+            kept in proptest::collection::vec(any::<u8>(), 0..70),
+            room in 0usize..70,
+            // Several rounds of the widest vector loop (4 x 32 bytes), and every tail.
+            data in proptest::collection::vec(any::<u8>(), 0..700),
+            mask in any::<[u8; 4]>(),
+        ) {
+            let expected: Vec<u8> = kept
+                .iter()
+                .copied()
+                .chain(data.iter().zip(mask.iter().cycle()).map(|(byte, mask)| byte ^ mask))
+                .collect();
+            // The baseline loop, and the one this CPU runs (AVX2 on most x86-64).
+            for extend in [extend_unmasked_words, extend_unmasked_long] {
+                let mut dst = Vec::with_capacity(kept.len() + room);
+                dst.extend_from_slice(&kept);
+                extend(&mut dst, &data, mask);
+                prop_assert_eq!(&dst, &expected);
+            }
         }
 
         #[test]

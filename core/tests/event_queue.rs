@@ -16,7 +16,7 @@ use wsflow::{CloseReason, Config, Connection, Event, Message, ProtocolError};
 
 // ---------------------------------------------------------------------------------------
 // A counting allocator (global: every test of this binary takes `serial()` so that the
-// memory tests measure only themselves; the crate forbids unsafe code, even here).
+// memory tests measure only themselves; the workspace denies unsafe code, here too).
 
 static ALLOCATOR_LOCK: Mutex<()> = Mutex::new(());
 
