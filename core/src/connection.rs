@@ -318,6 +318,17 @@ impl Connection {
         !self.events.is_empty()
     }
 
+    /// Whether the write of what was just queued may wait: events of the last read are
+    /// still to be pulled, and the outgoing bytes (this connection's and the `unwritten`
+    /// ones a driver took and holds) stay within `high_water_mark`. A driver that waits
+    /// writes the answers to all the messages of one read together, once the events run
+    /// out, in one system call instead of one per answer.
+    #[must_use]
+    #[inline]
+    pub fn write_may_wait(&self, unwritten: usize, high_water_mark: usize) -> bool {
+        self.has_events() && self.buffered_amount() + unwritten <= high_water_mark
+    }
+
     /// Whether the next event is a [`Message`](Event::Message) or a
     /// [`Fragment`](Event::Fragment), answered without building it. Adapters hand data
     /// over before writing, so that the answers to all the messages of one read go out

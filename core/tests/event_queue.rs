@@ -869,3 +869,27 @@ fn kept_messages_hold_memory_proportional_to_their_payload() {
         );
     }
 }
+
+/// `write_may_wait`: true only while events of the read wait and the bytes queued, the
+/// connection's and the driver's, stay within the mark.
+#[test]
+fn a_write_may_wait_only_for_waiting_events_and_within_the_mark() {
+    let _serial = serial();
+    let now = Instant::now();
+    let mut server = connection_in_role(&Config::default(), false);
+    let mut input = client_frame(OpCode::Text, true, b"one");
+    input.extend(client_frame(OpCode::Text, true, b"two"));
+    server.handle_data(now, &input);
+    assert_eq!(server.poll_message(), Some(Message::text("one")));
+    server.send(Message::text("one")).unwrap();
+    let queued = server.buffered_amount();
+    assert!(queued > 0);
+    // "two" waits: the answer may wait while everything queued is within the mark.
+    assert!(server.write_may_wait(0, queued));
+    assert!(server.write_may_wait(100, queued + 100));
+    assert!(!server.write_may_wait(0, queued - 1));
+    assert!(!server.write_may_wait(100, queued + 99));
+    // Nothing left to pull: the write may not wait, whatever the mark.
+    assert_eq!(server.poll_message(), Some(Message::text("two")));
+    assert!(!server.write_may_wait(0, usize::MAX / 2));
+}

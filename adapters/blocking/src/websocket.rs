@@ -77,11 +77,11 @@ pub(crate) fn command(
 ) -> Result<(), Error> {
     command(&mut endpoint.core().conn, Instant::now())?;
     let mark = endpoint.high_water_mark();
-    let answering_a_read = {
+    let may_wait = {
         let core = endpoint.core();
-        core.conn.has_events() && core.buffered_amount() <= mark
+        core.conn.write_may_wait(core.outbox.queued(), mark)
     };
-    if answering_a_read && endpoint.batches_sends() {
+    if may_wait && endpoint.batches_sends() {
         return Ok(());
     }
     match endpoint.write_queued() {

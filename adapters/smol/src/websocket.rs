@@ -293,7 +293,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn poll_write_below_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.batch_sends && self.connection.has_events() && self.buffered_amount() <= self.high_water_mark {
+        if self.batch_sends
+            && self
+                .connection
+                .write_may_wait(self.io.write_queued(), self.high_water_mark)
+        {
             return Poll::Ready(Ok(()));
         }
         match self.poll_flush_queue(cx) {

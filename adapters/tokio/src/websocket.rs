@@ -74,7 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_below_high_water_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.batch_sends && self.conn.has_events() && self.buffered_amount() <= self.high_water_mark {
+        if self.batch_sends && self.conn.write_may_wait(self.io.unwritten(), self.high_water_mark) {
             return Poll::Ready(Ok(()));
         }
         self.poll_drain(cx, self.high_water_mark)
