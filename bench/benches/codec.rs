@@ -199,20 +199,49 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-fn encode(c: &mut Criterion) {
-    let mut group = c.benchmark_group("encode");
+/// Encoding as a server (`client: false`: unmasked, payloads shared where the library can)
+/// or as a client (every payload masked, so copied at least once: memcpy is the floor).
+fn encode(c: &mut Criterion, client: bool) {
+    let mut group = c.benchmark_group(if client { "encode-client" } else { "encode" });
+    let tungstenite_role = if client {
+        tungstenite::protocol::Role::Client
+    } else {
+        tungstenite::protocol::Role::Server
+    };
+    let fastwebsockets_role = if client {
+        fastwebsockets::Role::Client
+    } else {
+        fastwebsockets::Role::Server
+    };
     for size in SIZES {
         let count = frame_count(size);
         let payload = Bytes::from(vec![0x5Au8; size]);
         group.throughput(Throughput::Bytes((size * count) as u64));
+        if client {
+            group.bench_function(BenchmarkId::new("memcpy", size), |b| {
+                let mut copy = Vec::with_capacity(size * count);
+                b.iter(|| {
+                    copy.clear();
+                    for _ in 0..count {
+                        copy.extend_from_slice(black_box(&payload));
+                    }
+                    black_box(&copy);
+                });
+            });
+        }
         group.bench_function(BenchmarkId::new("wsflow", size), |b| {
-            let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+            let config = Arc::new(Config::default());
+            let mut connection = if client {
+                Connection::client(config, Instant::now(), [7; 32])
+            } else {
+                Connection::server(config, Instant::now())
+            };
             b.iter(|| {
                 for _ in 0..count {
-                    server.send_binary(payload.clone()).unwrap();
+                    connection.send_binary(payload.clone()).unwrap();
                 }
                 let mut written = 0;
-                while let Some(Transmit::Data(bytes)) = server.poll_transmit() {
+                while let Some(Transmit::Data(bytes)) = connection.poll_transmit() {
                     written += bytes.len();
                 }
                 black_box(written);
@@ -220,7 +249,7 @@ fn encode(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("tungstenite", size), |b| {
             let (stream, _) = Wire::new(&[]);
-            let mut ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, None);
+            let mut ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite_role, None);
             b.iter(|| {
                 for _ in 0..count {
                     ws.write(tungstenite::Message::Binary(payload.clone())).unwrap();
@@ -230,7 +259,7 @@ fn encode(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("fastwebsockets", size), |b| {
             let (stream, _) = Wire::new(&[]);
-            let mut ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
+            let mut ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets_role);
             b.iter(|| {
                 for _ in 0..count {
                     let frame = fastwebsockets::Frame::binary(fastwebsockets::Payload::Borrowed(&payload));
@@ -240,7 +269,11 @@ fn encode(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("tokio-websockets", size), |b| {
             let (stream, _) = Wire::new(&[]);
-            let mut ws = tokio_websockets::ServerBuilder::new().serve(stream);
+            let mut ws = if client {
+                tokio_websockets::ClientBuilder::new().take_over(stream)
+            } else {
+                tokio_websockets::ServerBuilder::new().serve(stream)
+            };
             b.iter(|| {
                 for _ in 0..count {
                     block_on(ws.feed(tokio_websockets::Message::binary(payload.clone()))).unwrap();
@@ -311,7 +344,8 @@ fn main() {
         .sample_size(10)
         .configure_from_args();
     decode(&mut criterion);
-    encode(&mut criterion);
+    encode(&mut criterion, false);
+    encode(&mut criterion, true);
     utf8(&mut criterion);
     handshake(&mut criterion);
     criterion.final_summary();
@@ -337,6 +371,7 @@ fn print_tables(since: SystemTime) {
         since,
     );
     print_size_table("encode", "Encode (server, unmasked)", since);
+    print_size_table("encode-client", "Encode (client, masked)", since);
     println!("\nUTF-8 validation and server handshake, this run:\n");
     println!("| benchmark | ns/iteration | time vs baseline |");
     println!("|---|---:|---:|");
@@ -358,7 +393,7 @@ fn print_tables(since: SystemTime) {
 }
 
 /// One row per size and library of `group`: time per frame, throughput, and ratios to the
-/// memcpy floor (measured for decoding only) and to the fastest anchor.
+/// memcpy floor (measured for decoding and client encoding) and to the fastest anchor.
 fn print_size_table(group: &str, title: &str, since: SystemTime) {
     println!("\n{title}, this run:\n");
     println!("| size | library | ns/frame | GB/s | speed vs memcpy | time vs best anchor |");

@@ -37,8 +37,9 @@ pub enum State {
     Closed,
 }
 
-/// Payloads at least this long are sent by a server as their own chunk, without a copy.
-const ZERO_COPY_MIN: usize = 4096;
+/// Payloads at least this long are sent as their own chunk: a server's without a copy, a
+/// client's masked in one pass (not copied into the send buffer, then masked there).
+const OWN_CHUNK_MIN: usize = 4096;
 /// The least room a fresh send buffer gets.
 const TX_BUF_MIN: usize = 512;
 /// A message in one frame that spans reads gets room for this much of its announced length
@@ -1270,28 +1271,37 @@ impl Connection {
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
-        let zero_copy = mask.is_none() && payload.len() >= ZERO_COPY_MIN;
+        // A big payload goes out as a chunk of its own, after its header: shared as it is,
+        // or masked in one pass into a buffer of its own. Small ones join the send buffer.
+        let own_chunk = payload.len() >= OWN_CHUNK_MIN;
         if self.tx_buf.capacity() == 0 {
             // A fresh buffer (the last one went out). While messages of the last read
             // wait to be pulled, more answers are likely to follow: room for a few small
             // frames, so that the batch does not grow it step by step; else this frame's.
-            let copied = if zero_copy { 0 } else { payload.len() };
+            let copied = if own_chunk { 0 } else { payload.len() };
             let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
             self.tx_buf.reserve((head_len + copied).max(batch));
         }
         self.tx_buf.extend_from_slice(&head[..head_len]);
-        match mask {
-            Some(mask) => {
-                let start = self.tx_buf.len();
-                self.tx_buf.extend_from_slice(payload);
+        if own_chunk {
+            let body = match mask {
+                None => payload.clone(),
+                Some(mask) => {
+                    // Masking is the same XOR as unmasking.
+                    let mut masked = Vec::with_capacity(payload.len());
+                    extend_unmasked(&mut masked, payload, Some(mask), 0);
+                    Bytes::from(masked)
+                }
+            };
+            let head = self.tx_buf.split().freeze();
+            self.push_chunk(head, true);
+            self.push_chunk(body, false);
+        } else {
+            let start = self.tx_buf.len();
+            self.tx_buf.extend_from_slice(payload);
+            if let Some(mask) = mask {
                 apply_mask(&mut self.tx_buf[start..], mask, 0);
             }
-            None if zero_copy => {
-                let head = self.tx_buf.split().freeze();
-                self.push_chunk(head, true);
-                self.push_chunk(payload.clone(), false);
-            }
-            None => self.tx_buf.extend_from_slice(payload),
         }
     }
 
