@@ -247,6 +247,25 @@ fn encode(c: &mut Criterion, client: bool) {
                 black_box(written);
             });
         });
+        // The payload borrowed, as fastwebsockets gets it: copied into the send buffer.
+        group.bench_function(BenchmarkId::new("wsflow-copied", size), |b| {
+            let config = Arc::new(Config::default());
+            let mut connection = if client {
+                Connection::client(config, Instant::now(), [7; 32])
+            } else {
+                Connection::server(config, Instant::now())
+            };
+            b.iter(|| {
+                for _ in 0..count {
+                    connection.send_binary_copied(&payload).unwrap();
+                }
+                let mut written = 0;
+                while let Some(Transmit::Data(bytes)) = connection.poll_transmit() {
+                    written += bytes.len();
+                }
+                black_box(written);
+            });
+        });
         group.bench_function(BenchmarkId::new("tungstenite", size), |b| {
             let (stream, _) = Wire::new(&[]);
             let mut ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite_role, None);
@@ -401,7 +420,10 @@ fn print_size_table(group: &str, title: &str, since: SystemTime) {
     for size in SIZES {
         let memcpy = mean_ns(group, &format!("memcpy/{size}"), since);
         let best = best_anchor(group, size, since);
-        for library in ["memcpy", "bytes-slice", "wsflow"].iter().chain(&ANCHORS) {
+        for library in ["memcpy", "bytes-slice", "wsflow", "wsflow-copied"]
+            .iter()
+            .chain(&ANCHORS)
+        {
             let Some(ns) = mean_ns(group, &format!("{library}/{size}"), since) else {
                 continue;
             };

@@ -448,10 +448,7 @@ impl Connection {
     }
 
     fn send_message(&mut self, message: Message, may_compress: bool) -> Result<(), SendError> {
-        self.check_can_send()?;
-        if self.outgoing.is_some() {
-            return Err(SendError::FragmentInProgress);
-        }
+        self.check_can_start_message()?;
         let opcode = match message.kind() {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
@@ -502,6 +499,54 @@ impl Connection {
     /// As [`send`](Self::send).
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into()))
+    }
+
+    /// Sends a text message copied from `text`, for text held only borrowed (a reused
+    /// buffer, a slice of a larger one). A message under 4 KiB that goes out uncompressed
+    /// in one frame is copied straight into the send buffer: no allocation, no reference
+    /// count. Others are sent as [`send_text`](Self::send_text) with a copy.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_text_copied(&mut self, text: &str) -> Result<(), SendError> {
+        if self.goes_into_send_buffer(text.len()) {
+            self.send_buffered(OpCode::Text, text.as_bytes())
+        } else {
+            self.send_text(text)
+        }
+    }
+
+    /// Sends a binary message copied from `data`, as
+    /// [`send_text_copied`](Self::send_text_copied) does text.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), SendError> {
+        if self.goes_into_send_buffer(data.len()) {
+            self.send_buffered(OpCode::Binary, data)
+        } else {
+            self.send_binary(Bytes::copy_from_slice(data))
+        }
+    }
+
+    /// Whether a message of `len` bytes would be sent in one uncompressed frame copied into
+    /// the send buffer.
+    fn goes_into_send_buffer(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        if self.deflate.as_ref().is_some_and(|codec| codec.wants(len)) {
+            return false;
+        }
+        len < OWN_CHUNK_MIN
+            && self
+                .config
+                .outgoing_frame_size
+                .is_none_or(|size| size == 0 || len <= size)
+    }
+
+    fn send_buffered(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        self.check_can_start_message()?;
+        self.queue_buffered_frame(opcode, true, 0, payload);
+        Ok(())
     }
 
     /// Sends one fragment of a message; `fin` ends the message. Control frames and pongs
@@ -1212,6 +1257,14 @@ impl Connection {
         }
     }
 
+    fn check_can_start_message(&self) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        Ok(())
+    }
+
     fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
         if !(self.can_send() || (opcode == OpCode::Pong && self.can_send_pong())) {
             return Err(SendError::Closed);
@@ -1260,49 +1313,67 @@ impl Connection {
         self.queue_frame_rsv(opcode, fin, 0, payload);
     }
 
+    /// Queues a frame. A payload of [`OWN_CHUNK_MIN`] bytes or more goes out as a chunk of
+    /// its own after its header: shared as it is, or masked in one pass into a buffer of
+    /// its own. Smaller ones are copied into the send buffer.
     fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &Bytes) {
+        if payload.len() < OWN_CHUNK_MIN {
+            return self.queue_buffered_frame(opcode, fin, rsv, payload);
+        }
+        let mask = self.queue_header(opcode, fin, rsv, payload.len(), 0);
+        let body = match mask {
+            None => payload.clone(),
+            Some(mask) => {
+                // Masking is the same XOR as unmasking.
+                let mut masked = Vec::with_capacity(payload.len());
+                extend_unmasked(&mut masked, payload, Some(mask), 0);
+                Bytes::from(masked)
+            }
+        };
+        let head = self.tx_buf.split().freeze();
+        self.push_chunk(head, true);
+        self.push_chunk(body, false);
+    }
+
+    /// Queues a frame with its payload copied into the send buffer.
+    fn queue_buffered_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        let mask = self.queue_header(opcode, fin, rsv, payload.len(), payload.len());
+        let start = self.tx_buf.len();
+        self.tx_buf.extend_from_slice(payload);
+        if let Some(mask) = mask {
+            apply_mask(&mut self.tx_buf[start..], mask, 0);
+        }
+    }
+
+    /// Writes a frame's header into the send buffer, a fresh one sized for `copied` payload
+    /// bytes after it. Returns the frame's mask (a client's).
+    fn queue_header(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv: u8,
+        payload_len: usize,
+        copied: usize,
+    ) -> Option<[u8; 4]> {
         let mask = self.next_mask();
         let header = FrameHeader {
             fin,
             rsv,
             opcode,
             mask,
-            payload_len: payload.len() as u64,
+            payload_len: payload_len as u64,
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
-        // A big payload goes out as a chunk of its own, after its header: shared as it is,
-        // or masked in one pass into a buffer of its own. Small ones join the send buffer.
-        let own_chunk = payload.len() >= OWN_CHUNK_MIN;
         if self.tx_buf.capacity() == 0 {
             // A fresh buffer (the last one went out). While messages of the last read
             // wait to be pulled, more answers are likely to follow: room for a few small
             // frames, so that the batch does not grow it step by step; else this frame's.
-            let copied = if own_chunk { 0 } else { payload.len() };
             let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
             self.tx_buf.reserve((head_len + copied).max(batch));
         }
         self.tx_buf.extend_from_slice(&head[..head_len]);
-        if own_chunk {
-            let body = match mask {
-                None => payload.clone(),
-                Some(mask) => {
-                    // Masking is the same XOR as unmasking.
-                    let mut masked = Vec::with_capacity(payload.len());
-                    extend_unmasked(&mut masked, payload, Some(mask), 0);
-                    Bytes::from(masked)
-                }
-            };
-            let head = self.tx_buf.split().freeze();
-            self.push_chunk(head, true);
-            self.push_chunk(body, false);
-        } else {
-            let start = self.tx_buf.len();
-            self.tx_buf.extend_from_slice(payload);
-            if let Some(mask) = mask {
-                apply_mask(&mut self.tx_buf[start..], mask, 0);
-            }
-        }
+        mask
     }
 
     fn push_chunk(&mut self, bytes: Bytes, starts_frame: bool) {

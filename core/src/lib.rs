@@ -15,7 +15,9 @@
 //!
 //! To batch writes as the adapters do (the answers to all the messages of one read in one
 //! write), write once `has_events` turns false; `poll_message` takes the next event when
-//! it is a message, without an `Event` to unwrap.
+//! it is a message, without an `Event` to unwrap. To send from borrowed bytes (a reused
+//! buffer), `send_text_copied` and `send_binary_copied` copy a small message straight into
+//! the send buffer, with no allocation of its own.
 //!
 //! ```
 //! use std::{sync::Arc, time::Instant};

@@ -152,25 +152,100 @@ proptest! {
 
     #[test]
     fn what_one_side_sends_the_other_receives(
-        messages in proptest::collection::vec((any::<bool>(), prop_oneof![Just(0usize), 1usize..200, 60_000usize..70_000]), 0..6),
+        // (text, length, sent with `send_*_copied`)
+        messages in proptest::collection::vec((any::<bool>(), prop_oneof![Just(0usize), 1usize..200, 3_900usize..4_200, 60_000usize..70_000], any::<bool>()), 0..6),
         frame_size in proptest::option::of(1usize..5000),
+        deflate in any::<bool>(),
     ) {
         let mut config = Config::default();
         config.outgoing_frame_size(frame_size);
+        if deflate {
+            config.deflate(Some(wsflow::DeflateConfig::default()));
+        }
         let mut pair = Pair::new(config);
-        let sent: Vec<Message> = messages.iter().enumerate().map(|(i, &(text, len))| {
+        let sent: Vec<Message> = messages.iter().enumerate().map(|(i, &(text, len, _))| {
             if text {
                 Message::text("é".repeat(len / 2) + &i.to_string())
             } else {
                 Message::binary(Bytes::from((0..len).map(|b| (b * 7 + i) as u8).collect::<Vec<_>>()))
             }
         }).collect();
-        for message in &sent {
-            pair.client.send(message.clone()).unwrap();
-            pair.server.send(message.clone()).unwrap();
+        for (message, &(_, _, copied)) in sent.iter().zip(&messages) {
+            for connection in [&mut pair.client, &mut pair.server] {
+                match message {
+                    Message::Text(text) if copied => connection.send_text_copied(text).unwrap(),
+                    Message::Binary(data) if copied => connection.send_binary_copied(data).unwrap(),
+                    _ => connection.send(message.clone()).unwrap(),
+                }
+            }
         }
         pair.drive();
         prop_assert_eq!(pair.server_messages(), sent.clone());
         prop_assert_eq!(pair.client_messages(), sent);
     }
+
+    /// A server (no masks, so the same bytes) writes the same frames for a message sent
+    /// copied from a borrowed slice as for the message itself.
+    #[test]
+    fn copied_sends_write_the_same_frames(
+        text in any::<bool>(),
+        len in prop_oneof![0usize..200, 4_090usize..4_100, 60_000usize..70_000],
+        frame_size in proptest::option::of(0usize..5000),
+    ) {
+        let mut config = Config::default();
+        config.outgoing_frame_size(frame_size);
+        let data = "ab€".repeat(len / 5);
+        let mut owned = connection_in_role(&config, false);
+        let mut copied = connection_in_role(&config, false);
+        if text {
+            owned.send_text(data.clone()).unwrap();
+            copied.send_text_copied(&data).unwrap();
+        } else {
+            owned.send_binary(Bytes::from(data.clone())).unwrap();
+            copied.send_binary_copied(data.as_bytes()).unwrap();
+        }
+        prop_assert_eq!(owned.buffered_amount(), copied.buffered_amount());
+        prop_assert_eq!(drain_transmits(&mut owned).bytes, drain_transmits(&mut copied).bytes);
+    }
+}
+
+#[test]
+fn copied_sends_are_refused_as_sends_are() {
+    let mut pair = Pair::new(Config::default());
+    pair.client
+        .send_fragment(MessageKind::Text, Bytes::from_static(b"part"), false)
+        .unwrap();
+    assert_eq!(
+        pair.client.send_text_copied("whole"),
+        Err(wsflow::SendError::FragmentInProgress)
+    );
+    assert_eq!(
+        pair.client.send_binary_copied(b"whole"),
+        Err(wsflow::SendError::FragmentInProgress)
+    );
+    pair.server.close(pair.now, wsflow::CloseCode::NORMAL, "").unwrap();
+    assert_eq!(pair.server.send_text_copied("late"), Err(wsflow::SendError::Closed));
+    assert_eq!(pair.server.send_binary_copied(b"late"), Err(wsflow::SendError::Closed));
+}
+
+#[test]
+fn copied_sends_are_compressed_when_negotiated() {
+    let mut config = Config::default();
+    config.deflate(Some(wsflow::DeflateConfig::default()));
+    let mut pair = Pair::new(config);
+    let text = "compressible ".repeat(80);
+    pair.server.send_text_copied(&text).unwrap();
+    pair.server.send_binary_copied(text.as_bytes()).unwrap();
+    let written = drain_transmits(&mut pair.server).bytes;
+    assert!(
+        written.len() < text.len() / 4,
+        "{} bytes written for two messages of {}",
+        written.len(),
+        text.len()
+    );
+    pair.client.handle_data(pair.now, &written);
+    assert_eq!(
+        messages(&drain_events(&mut pair.client)),
+        vec![Message::text(text.clone()), Message::binary(Bytes::from(text))]
+    );
 }

@@ -34,18 +34,18 @@ struct Input {
     ops: Vec<Op>,
 }
 
-/// `client` picks the side that acts; `compress: false` sends with `send_uncompressed`.
+/// `client` picks the side that acts; `how` picks the send method (see [`How`]).
 #[derive(Arbitrary, Debug)]
 enum Op {
     SendText {
         client: bool,
-        compress: bool,
+        how: u8,
         chars: u16,
         seed: u8,
     },
     SendBinary {
         client: bool,
-        compress: bool,
+        how: u8,
         len: u16,
         seed: u8,
     },
@@ -129,16 +129,38 @@ fn check_open(connection: &Connection) -> Result<(), SendError> {
     }
 }
 
+/// How a whole message is sent (from a byte: 0 and 1 as the `bool` that came before).
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// `send_uncompressed`.
+    Uncompressed,
+    /// `send`.
+    Send,
+    /// `send_text_copied` / `send_binary_copied`, from borrowed bytes.
+    Copied,
+}
+
+impl From<u8> for How {
+    fn from(byte: u8) -> Self {
+        match byte % 3 {
+            0 => Self::Uncompressed,
+            1 => Self::Send,
+            _ => Self::Copied,
+        }
+    }
+}
+
 impl Sender {
-    fn send(&mut self, connection: &mut Connection, message: Message, compress: bool) {
+    fn send(&mut self, connection: &mut Connection, message: Message, how: How) {
         let expected = check_open(connection).and(match self.fragmented {
             Some(_) => Err(SendError::FragmentInProgress),
             None => Ok(()),
         });
-        let result = if compress {
-            connection.send(message.clone())
-        } else {
-            connection.send_uncompressed(message.clone())
+        let result = match (how, &message) {
+            (How::Uncompressed, _) => connection.send_uncompressed(message.clone()),
+            (How::Send, _) => connection.send(message.clone()),
+            (How::Copied, Message::Text(text)) => connection.send_text_copied(text),
+            (How::Copied, Message::Binary(data)) => connection.send_binary_copied(data),
         };
         assert_eq!(result, expected);
         if expected.is_ok() {
@@ -179,7 +201,7 @@ impl Sender {
     /// Sends back a message or a part of one, as an echo server does.
     fn echo(&mut self, connection: &mut Connection, event: &Event) {
         match event {
-            Event::Message(message) => self.send(connection, message.clone(), true),
+            Event::Message(message) => self.send(connection, message.clone(), How::Send),
             Event::Fragment { kind, data, fin } => self.send_fragment(connection, *kind, data.clone(), *fin),
             _ => {}
         }
@@ -238,8 +260,8 @@ impl Side {
         }
     }
 
-    fn send(&mut self, message: Message, compress: bool) {
-        self.sender.send(&mut self.connection, message, compress);
+    fn send(&mut self, message: Message, how: How) {
+        self.sender.send(&mut self.connection, message, how);
     }
 
     fn send_fragment(&mut self, kind: MessageKind, data: Vec<u8>, fin: bool) {
@@ -355,16 +377,13 @@ impl Pair {
         match op {
             Op::SendText {
                 client,
-                compress,
+                how,
                 chars,
                 seed,
-            } => self.sides[side(client)].send(Message::text(text(chars, seed)), compress),
-            Op::SendBinary {
-                client,
-                compress,
-                len,
-                seed,
-            } => self.sides[side(client)].send(Message::binary(binary(len, seed)), compress),
+            } => self.sides[side(client)].send(Message::text(text(chars, seed)), How::from(how)),
+            Op::SendBinary { client, how, len, seed } => {
+                self.sides[side(client)].send(Message::binary(binary(len, seed)), How::from(how))
+            }
             Op::SendFragment {
                 client,
                 text,

@@ -74,6 +74,15 @@ fn text_with_non_ascii_round_trips() {
         let text = "héllo wörld, 你好, 🦀";
         ws.send_text(text).unwrap();
         assert_eq!(ws.recv_message().unwrap(), Some(Message::text(text)));
+        // Copied from borrowed bytes: small (into the send buffer) and big.
+        let big = text.repeat(1000);
+        for copied in [text, big.as_str()] {
+            ws.send_text_copied(copied).unwrap();
+            ws.send_binary_copied(copied.as_bytes()).unwrap();
+            assert_eq!(ws.recv_message().unwrap(), Some(Message::text(copied)));
+            let binary = Message::binary(Bytes::copy_from_slice(copied.as_bytes()));
+            assert_eq!(ws.recv_message().unwrap(), Some(binary));
+        }
         assert!(close_and_finish(&mut ws).is_clean());
         server.join().unwrap();
     });

@@ -100,6 +100,15 @@ fn text_with_non_ascii_round_trips() {
         let text = "héllo wörld, 你好, 🦀 — ünïcödé";
         client.send_text(text).await.unwrap();
         assert_eq!(client.recv_message().await.unwrap(), Some(Message::text(text)));
+        // Copied from borrowed bytes: small (into the send buffer) and big.
+        let big = text.repeat(1000);
+        for copied in [text, big.as_str()] {
+            client.send_text_copied(copied).await.unwrap();
+            client.send_binary_copied(copied.as_bytes()).await.unwrap();
+            assert_eq!(client.recv_message().await.unwrap(), Some(Message::text(copied)));
+            let binary = Message::binary(Bytes::copy_from_slice(copied.as_bytes()));
+            assert_eq!(client.recv_message().await.unwrap(), Some(binary));
+        }
         // The same through the Sink and Stream implementations.
         client.send(Message::text("ß")).await.unwrap();
         SinkExt::send(&mut client, Message::text("∑")).await.unwrap();

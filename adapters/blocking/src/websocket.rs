@@ -185,6 +185,25 @@ macro_rules! sending_methods {
             crate::websocket::command(self, |conn, _| conn.send_binary(data))
         }
 
+        /// Sends a text message copied from `text` (see
+        /// [`Connection::send_text_copied`](wsflow::Connection::send_text_copied): no
+        /// allocation for a small one), as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_text_copied(&mut self, text: &str) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_text_copied(text))
+        }
+
+        /// Sends a binary message copied from `data`, as
+        /// [`send_text_copied`](Self::send_text_copied).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_binary_copied(data))
+        }
+
         /// Sends one fragment of a message; `fin` ends it. Text fragments may split code
         /// points, but the whole message must be UTF-8.
         ///

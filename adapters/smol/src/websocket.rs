@@ -68,6 +68,25 @@ macro_rules! command_methods {
             $self.command(|connection| connection.send_binary(data)).await
         }
 
+        /// Sends a text message copied from `text` (see
+        /// [`Connection::send_text_copied`](wsflow::Connection::send_text_copied): no
+        /// allocation for a small one), as [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub async fn send_text_copied($($receiver)+, text: &str) -> Result<(), $crate::Error> {
+            $self.command(|connection| connection.send_text_copied(text)).await
+        }
+
+        /// Sends a binary message copied from `data`, as
+        /// [`send_text_copied`](Self::send_text_copied).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub async fn send_binary_copied($($receiver)+, data: &[u8]) -> Result<(), $crate::Error> {
+            $self.command(|connection| connection.send_binary_copied(data)).await
+        }
+
         /// Sends one fragment of a message; `fin` ends it. Otherwise as [`send`](Self::send).
         ///
         /// # Errors

@@ -280,6 +280,25 @@ macro_rules! sending_methods {
                 self.send(Message::binary(data)).await
             }
 
+            /// Sends a text message copied from `text` (see
+            /// [`Connection::send_text_copied`](wsflow::Connection::send_text_copied): no
+            /// allocation for a small one), as [`send`](Self::send).
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            pub async fn send_text_copied(&mut self, text: &str) -> Result<(), Error> {
+                self.queue(|conn| conn.send_text_copied(text)).await
+            }
+
+            /// Sends a binary message copied from `data`, as
+            /// [`send_text_copied`](Self::send_text_copied).
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            pub async fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), Error> {
+                self.queue(|conn| conn.send_binary_copied(data)).await
+            }
+
             /// Sends one fragment of a message (`fin` ends it), as [`send`](Self::send).
             ///
             /// # Errors
