@@ -40,6 +40,24 @@ pub enum State {
 /// Payloads at least this long are sent as their own chunk: a server's without a copy, a
 /// client's masked in one pass (not copied into the send buffer, then masked there).
 const OWN_CHUNK_MIN: usize = 4096;
+/// A frame's payload as the sender holds it.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    /// Shared: a big one goes out as it is (unless masked), without a copy.
+    Shared(&'a Bytes),
+    /// Borrowed: copied (masked on the way by a client).
+    Borrowed(&'a [u8]),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Shared(bytes) => bytes,
+            Self::Borrowed(bytes) => bytes,
+        }
+    }
+}
+
 /// The least room a fresh send buffer gets.
 const TX_BUF_MIN: usize = 512;
 /// A message in one frame that spans reads gets room for this much of its announced length
@@ -460,12 +478,13 @@ impl Connection {
                 let mut opcode = opcode;
                 while offset < payload.len() {
                     let end = (offset + size).min(payload.len());
-                    self.queue_frame_rsv(opcode, end == payload.len(), rsv, &payload.slice(offset..end));
+                    let frame = payload.slice(offset..end);
+                    self.queue_frame_rsv(opcode, end == payload.len(), rsv, Payload::Shared(&frame));
                     (opcode, rsv) = (OpCode::Continuation, 0);
                     offset = end;
                 }
             }
-            _ => self.queue_frame_rsv(opcode, true, rsv, &payload),
+            _ => self.queue_frame_rsv(opcode, true, rsv, Payload::Shared(&payload)),
         }
         Ok(())
     }
@@ -502,15 +521,16 @@ impl Connection {
     }
 
     /// Sends a text message copied from `text`, for text held only borrowed (a reused
-    /// buffer, a slice of a larger one). A message under 4 KiB that goes out uncompressed
-    /// in one frame is copied straight into the send buffer: no allocation, no reference
-    /// count. Others are sent as [`send_text`](Self::send_text) with a copy.
+    /// buffer, a slice of a larger one). A message that goes out whole and uncompressed is
+    /// copied once: under 4 KiB straight into the send buffer (no allocation, no reference
+    /// count), else into a buffer of its own (masked on the way by a client). Others are
+    /// sent as [`send_text`](Self::send_text) with a copy.
     ///
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_text_copied(&mut self, text: &str) -> Result<(), SendError> {
-        if self.goes_into_send_buffer(text.len()) {
-            self.send_buffered(OpCode::Text, text.as_bytes())
+        if self.sends_whole_uncompressed(text.len()) {
+            self.send_borrowed(OpCode::Text, text.as_bytes())
         } else {
             self.send_text(text)
         }
@@ -522,30 +542,27 @@ impl Connection {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), SendError> {
-        if self.goes_into_send_buffer(data.len()) {
-            self.send_buffered(OpCode::Binary, data)
+        if self.sends_whole_uncompressed(data.len()) {
+            self.send_borrowed(OpCode::Binary, data)
         } else {
             self.send_binary(Bytes::copy_from_slice(data))
         }
     }
 
-    /// Whether a message of `len` bytes would be sent in one uncompressed frame copied into
-    /// the send buffer.
-    fn goes_into_send_buffer(&self, len: usize) -> bool {
+    /// Whether a message of `len` bytes goes out in one uncompressed frame.
+    fn sends_whole_uncompressed(&self, len: usize) -> bool {
         #[cfg(feature = "deflate")]
         if self.deflate.as_ref().is_some_and(|codec| codec.wants(len)) {
             return false;
         }
-        len < OWN_CHUNK_MIN
-            && self
-                .config
-                .outgoing_frame_size
-                .is_none_or(|size| size == 0 || len <= size)
+        self.config
+            .outgoing_frame_size
+            .is_none_or(|size| size == 0 || len <= size)
     }
 
-    fn send_buffered(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+    fn send_borrowed(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
         self.check_can_start_message()?;
-        self.queue_buffered_frame(opcode, true, 0, payload);
+        self.queue_frame_rsv(opcode, true, 0, Payload::Borrowed(payload));
         Ok(())
     }
 
@@ -1310,34 +1327,43 @@ impl Connection {
     }
 
     fn queue_frame(&mut self, opcode: OpCode, fin: bool, payload: &Bytes) {
-        self.queue_frame_rsv(opcode, fin, 0, payload);
+        self.queue_frame_rsv(opcode, fin, 0, Payload::Shared(payload));
     }
 
     /// Queues a frame. A payload of [`OWN_CHUNK_MIN`] bytes or more goes out as a chunk of
     /// its own after its header: shared as it is, or masked in one pass into a buffer of
     /// its own. Smaller ones are copied into the send buffer.
-    fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &Bytes) {
-        if payload.len() < OWN_CHUNK_MIN {
-            return self.queue_buffered_frame(opcode, fin, rsv, payload);
+    fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Payload<'_>) {
+        let bytes = payload.as_slice();
+        if bytes.len() < OWN_CHUNK_MIN {
+            return self.queue_buffered_frame(opcode, fin, rsv, bytes);
         }
-        let mask = self.queue_header(opcode, fin, rsv, payload.len(), 0);
-        let body = match mask {
-            None => payload.clone(),
-            Some(mask) => {
+        let (head, head_len, mask) = self.next_header(opcode, fin, rsv, bytes.len());
+        let body = match (mask, payload) {
+            (None, Payload::Shared(shared)) => shared.clone(),
+            (None, Payload::Borrowed(borrowed)) => Bytes::copy_from_slice(borrowed),
+            (Some(mask), _) => {
                 // Masking is the same XOR as unmasking.
-                let mut masked = Vec::with_capacity(payload.len());
-                extend_unmasked(&mut masked, payload, Some(mask), 0);
+                let mut masked = Vec::with_capacity(bytes.len());
+                extend_unmasked(&mut masked, bytes, Some(mask), 0);
                 Bytes::from(masked)
             }
         };
-        let head = self.tx_buf.split().freeze();
-        self.push_chunk(head, true);
+        self.push_chunk(Bytes::copy_from_slice(&head[..head_len]), true);
         self.push_chunk(body, false);
     }
 
     /// Queues a frame with its payload copied into the send buffer.
     fn queue_buffered_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.queue_header(opcode, fin, rsv, payload.len(), payload.len());
+        let (head, head_len, mask) = self.next_header(opcode, fin, rsv, payload.len());
+        if self.tx_buf.capacity() == 0 {
+            // A fresh buffer (the last one went out). While messages of the last read
+            // wait to be pulled, more answers are likely to follow: room for a few small
+            // frames, so that the batch does not grow it step by step; else this frame's.
+            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
+            self.tx_buf.reserve((head_len + payload.len()).max(batch));
+        }
+        self.tx_buf.extend_from_slice(&head[..head_len]);
         let start = self.tx_buf.len();
         self.tx_buf.extend_from_slice(payload);
         if let Some(mask) = mask {
@@ -1345,16 +1371,15 @@ impl Connection {
         }
     }
 
-    /// Writes a frame's header into the send buffer, a fresh one sized for `copied` payload
-    /// bytes after it. Returns the frame's mask (a client's).
-    fn queue_header(
+    /// The next frame's header: its bytes, how many of them there are, and its mask (a
+    /// client's).
+    fn next_header(
         &mut self,
         opcode: OpCode,
         fin: bool,
         rsv: u8,
         payload_len: usize,
-        copied: usize,
-    ) -> Option<[u8; 4]> {
+    ) -> ([u8; MAX_HEADER_LEN], usize, Option<[u8; 4]>) {
         let mask = self.next_mask();
         let header = FrameHeader {
             fin,
@@ -1365,15 +1390,7 @@ impl Connection {
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
-        if self.tx_buf.capacity() == 0 {
-            // A fresh buffer (the last one went out). While messages of the last read
-            // wait to be pulled, more answers are likely to follow: room for a few small
-            // frames, so that the batch does not grow it step by step; else this frame's.
-            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
-            self.tx_buf.reserve((head_len + copied).max(batch));
-        }
-        self.tx_buf.extend_from_slice(&head[..head_len]);
-        mask
+        (head, head_len, mask)
     }
 
     fn push_chunk(&mut self, bytes: Bytes, starts_frame: bool) {
@@ -1390,16 +1407,7 @@ impl Connection {
     }
 
     fn encode_control(&mut self, opcode: OpCode, payload: &[u8]) -> Bytes {
-        let mask = self.next_mask();
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = header.encode(&mut head);
+        let (head, head_len, mask) = self.next_header(opcode, true, 0, payload.len());
         let mut frame = BytesMut::with_capacity(head_len + payload.len());
         frame.extend_from_slice(&head[..head_len]);
         frame.extend_from_slice(payload);
