@@ -17,7 +17,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsflow::{Config, Connection, Event, Transmit};
@@ -229,42 +230,12 @@ fn encode(c: &mut Criterion, client: bool) {
                 });
             });
         }
-        group.bench_function(BenchmarkId::new("wsflow", size), |b| {
-            let config = Arc::new(Config::default());
-            let mut connection = if client {
-                Connection::client(config, Instant::now(), [7; 32])
-            } else {
-                Connection::server(config, Instant::now())
-            };
-            b.iter(|| {
-                for _ in 0..count {
-                    connection.send_binary(payload.clone()).unwrap();
-                }
-                let mut written = 0;
-                while let Some(Transmit::Data(bytes)) = connection.poll_transmit() {
-                    written += bytes.len();
-                }
-                black_box(written);
-            });
+        encode_wsflow(&mut group, "wsflow", size, client, |connection| {
+            connection.send_binary(payload.clone()).unwrap()
         });
         // The payload borrowed, as fastwebsockets gets it: copied into the send buffer.
-        group.bench_function(BenchmarkId::new("wsflow-copied", size), |b| {
-            let config = Arc::new(Config::default());
-            let mut connection = if client {
-                Connection::client(config, Instant::now(), [7; 32])
-            } else {
-                Connection::server(config, Instant::now())
-            };
-            b.iter(|| {
-                for _ in 0..count {
-                    connection.send_binary_copied(&payload).unwrap();
-                }
-                let mut written = 0;
-                while let Some(Transmit::Data(bytes)) = connection.poll_transmit() {
-                    written += bytes.len();
-                }
-                black_box(written);
-            });
+        encode_wsflow(&mut group, "wsflow-copied", size, client, |connection| {
+            connection.send_binary_copied(&payload).unwrap()
         });
         group.bench_function(BenchmarkId::new("tungstenite", size), |b| {
             let (stream, _) = Wire::new(&[]);
@@ -302,6 +273,34 @@ fn encode(c: &mut Criterion, client: bool) {
         });
     }
     group.finish();
+}
+
+/// wsflow's row of an encode group: `frame_count(size)` sends, then everything written out.
+fn encode_wsflow(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    size: usize,
+    client: bool,
+    send: impl Fn(&mut Connection),
+) {
+    group.bench_function(BenchmarkId::new(name, size), |b| {
+        let config = Arc::new(Config::default());
+        let mut connection = if client {
+            Connection::client(config, Instant::now(), [7; 32])
+        } else {
+            Connection::server(config, Instant::now())
+        };
+        b.iter(|| {
+            for _ in 0..frame_count(size) {
+                send(&mut connection);
+            }
+            let mut written = 0;
+            while let Some(Transmit::Data(bytes)) = connection.poll_transmit() {
+                written += bytes.len();
+            }
+            black_box(written);
+        });
+    });
 }
 
 fn utf8(c: &mut Criterion) {
