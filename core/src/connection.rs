@@ -1143,10 +1143,7 @@ impl Connection {
 
     /// Reports a complete message, validating text as a whole.
     fn deliver(&mut self, kind: MessageKind, payload: Bytes) -> Result<(), ProtocolError> {
-        let message = match kind {
-            MessageKind::Binary => Message::Binary(payload),
-            MessageKind::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
-        };
+        let message = Message::from_payload(kind, payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         self.events.push(Event::Message(message));
         Ok(())
     }
@@ -1363,12 +1360,7 @@ impl Connection {
             let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
             self.tx_buf.reserve((head_len + payload.len()).max(batch));
         }
-        self.tx_buf.extend_from_slice(&head[..head_len]);
-        let start = self.tx_buf.len();
-        self.tx_buf.extend_from_slice(payload);
-        if let Some(mask) = mask {
-            apply_mask(&mut self.tx_buf[start..], mask, 0);
-        }
+        put_frame(&mut self.tx_buf, &head[..head_len], payload, mask);
     }
 
     /// The next frame's header: its bytes, how many of them there are, and its mask (a
@@ -1409,12 +1401,18 @@ impl Connection {
     fn encode_control(&mut self, opcode: OpCode, payload: &[u8]) -> Bytes {
         let (head, head_len, mask) = self.next_header(opcode, true, 0, payload.len());
         let mut frame = BytesMut::with_capacity(head_len + payload.len());
-        frame.extend_from_slice(&head[..head_len]);
-        frame.extend_from_slice(payload);
-        if let Some(mask) = mask {
-            apply_mask(&mut frame[head_len..], mask, 0);
-        }
+        put_frame(&mut frame, &head[..head_len], payload, mask);
         frame.freeze()
+    }
+}
+
+/// Appends a frame to `buf`: its header, then its payload, masked if `mask` is set.
+fn put_frame(buf: &mut BytesMut, head: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
+    buf.extend_from_slice(head);
+    let start = buf.len();
+    buf.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        apply_mask(&mut buf[start..], mask, 0);
     }
 }
 

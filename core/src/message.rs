@@ -156,6 +156,15 @@ impl Message {
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Self::Binary(bytes.into())
     }
+
+    /// A message of `kind` with `payload`; text is validated.
+    #[inline(always)]
+    pub(crate) fn from_payload(kind: MessageKind, payload: Bytes) -> Result<Self, std::str::Utf8Error> {
+        Ok(match kind {
+            MessageKind::Binary => Self::Binary(payload),
+            MessageKind::Text => Self::Text(Utf8Bytes::try_from(payload)?),
+        })
+    }
 }
 
 /// A close status code (RFC 6455 §7.4).

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use crate::event::Event;
 use crate::frame::extend_unmasked;
-use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::message::{Message, MessageKind};
 
 /// Messages up to this size that arrive whole go into shared blocks.
 pub(crate) const SMALL_MESSAGE_MAX: usize = 1024;
@@ -136,10 +136,7 @@ impl EventQueue {
     fn push_lone(&mut self, kind: MessageKind, wire: &[u8], mask: Option<[u8; 4]>) -> Result<(), InvalidUtf8> {
         let mut payload = Vec::with_capacity(wire.len());
         extend_unmasked(&mut payload, wire, mask, 0);
-        let message = match kind {
-            MessageKind::Binary => Message::Binary(Bytes::from(payload)),
-            MessageKind::Text => Message::Text(Utf8Bytes::from(String::from_utf8(payload).map_err(|_| InvalidUtf8)?)),
-        };
+        let message = Message::from_payload(kind, Bytes::from(payload)).map_err(|_| InvalidUtf8)?;
         self.push(Event::Message(message));
         Ok(())
     }
@@ -221,12 +218,7 @@ impl EventQueue {
         let end = usize::from(small.end);
         let start = std::mem::replace(&mut self.read_end, end);
         let payload = self.reading.slice(start..end);
-        Some(match small.kind {
-            MessageKind::Binary => Message::Binary(payload),
-            MessageKind::Text => {
-                Message::Text(Utf8Bytes::try_from(payload).expect("small text is validated when queued"))
-            }
-        })
+        Some(Message::from_payload(small.kind, payload).expect("small text is validated when queued"))
     }
 
     /// Moves on to the next block, sealing it first if it is the one being filled.
