@@ -1,5 +1,7 @@
 //! Loopback echo load test: wsflow's three adapters against tokio-tungstenite,
-//! fastwebsockets and tokio-websockets, each server the plain loop in its own process.
+//! fastwebsockets and tokio-websockets, each server the plain loop in its own process,
+//! and a floor: a hand-written tokio echo of these frames with no library, the least the
+//! kernel and tokio cost any server here (its ratios are printed with wsflow's).
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml --bin loadtest [-- --secs S] [--only a,b]`
 //!
@@ -451,7 +453,7 @@ fn print_tables(rows: &[(String, Row)]) {
     }
     let anchors: Vec<&Row> = rows
         .iter()
-        .filter(|(name, _)| !name.starts_with("wsflow"))
+        .filter(|(name, _)| !name.starts_with("wsflow") && name != servers::FLOOR)
         .map(|(_, row)| row)
         .collect();
     if anchors.is_empty() {
@@ -489,7 +491,10 @@ fn print_tables(rows: &[(String, Row)]) {
         .iter()
         .for_each(|(_, pick, higher, _)| print!(" {:.2} |", best(*pick, *higher)));
     println!();
-    for (name, row) in rows.iter().filter(|(name, _)| name.starts_with("wsflow")) {
+    for (name, row) in rows
+        .iter()
+        .filter(|(name, _)| name.starts_with("wsflow") || name == servers::FLOOR)
+    {
         print!("| {name} |");
         columns
             .iter()

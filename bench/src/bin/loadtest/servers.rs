@@ -12,15 +12,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Every server, in the order of the tables: wsflow's adapters, then the anchors.
-pub const ALL: [&str; 6] = [
+/// Every server, in the order of the tables: wsflow's adapters, the anchors, then the
+/// floor (no library: see `floor_echo`).
+pub const ALL: [&str; 7] = [
     "wsflow-tokio",
     "wsflow-smol",
     "wsflow-blocking",
     "tokio-tungstenite",
     "fastwebsockets",
     "tokio-websockets",
+    FLOOR,
 ];
+
+/// The server that is neither wsflow nor an anchor: the least any tokio server does.
+pub const FLOOR: &str = "floor";
 
 /// Binds a loopback port, prints it on stdout for `loadtest`, and serves until killed.
 pub fn serve(name: &str) {
@@ -34,6 +39,7 @@ pub fn serve(name: &str) {
         "tokio-tungstenite" => serve_tokio(listener, tokio_tungstenite_echo),
         "fastwebsockets" => serve_tokio(listener, fastwebsockets_echo),
         "tokio-websockets" => serve_tokio(listener, tokio_websockets_echo),
+        FLOOR => serve_tokio(listener, floor_echo),
         other => panic!("unknown server {other}; one of {ALL:?}"),
     }
 }
@@ -118,6 +124,76 @@ async fn tokio_websockets_echo(tcp: TcpStream) -> Result {
         }
     }
     Ok(())
+}
+
+/// Not a library: the least a tokio server does to echo these frames. It reads as much
+/// as the socket holds, answers every whole frame in the buffer with one write, and
+/// skips all of RFC 6455 but framing and unmasking (no UTF-8 check, no limits, no
+/// fragments, no control frames but close). Its CPU per message is the floor that the
+/// kernel and tokio set for any server on this machine.
+async fn floor_echo(mut tcp: TcpStream) -> Result {
+    let mut request = Vec::new();
+    while !request.ends_with(b"\r\n\r\n") {
+        if tcp.read_buf(&mut request).await? == 0 {
+            return Ok(());
+        }
+    }
+    // The load generator checks only the status line.
+    tcp.write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n").await?;
+    let (mut rx, mut tx) = (Vec::with_capacity(256 << 10), Vec::with_capacity(256 << 10));
+    loop {
+        if rx.capacity() - rx.len() < 64 << 10 {
+            rx.reserve(64 << 10);
+        }
+        if tcp.read_buf(&mut rx).await? == 0 {
+            return Ok(());
+        }
+        let mut start = 0;
+        while let Some((opcode, payload)) = floor_frame(&rx[start..]) {
+            if opcode == 8 {
+                return Ok(());
+            }
+            let (mask, len) = (payload.start - 4, payload.len());
+            let (mask, payload) = (
+                start + mask..start + payload.start,
+                start + payload.start..start + payload.end,
+            );
+            let mask: [u8; 4] = rx[mask].try_into().unwrap();
+            tx.push(0x80 | opcode);
+            match len {
+                0..=125 => tx.push(len as u8),
+                126..=0xFFFF => tx.extend([126, (len >> 8) as u8, len as u8]),
+                _ => tx.extend([127].into_iter().chain((len as u64).to_be_bytes())),
+            }
+            // Eight bytes at a time, so that the compiler vectorizes it.
+            let mask = u64::from_ne_bytes([mask, mask].concat().try_into().unwrap());
+            let mut words = rx[payload.clone()].chunks_exact(8);
+            tx.extend(
+                words
+                    .by_ref()
+                    .flat_map(|word| (u64::from_ne_bytes(word.try_into().unwrap()) ^ mask).to_ne_bytes()),
+            );
+            let tail = words.remainder();
+            tx.extend(tail.iter().zip(mask.to_ne_bytes()).map(|(byte, mask)| byte ^ mask));
+            start = payload.end;
+        }
+        rx.drain(..start);
+        tcp.write_all(&tx).await?;
+        tx.clear();
+    }
+}
+
+/// The opcode and the payload's range of the masked frame at the start of `bytes`, once
+/// it is all there.
+fn floor_frame(bytes: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
+    let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
+    let (len, head) = match second {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap()) as usize, 10),
+        len => (len as usize, 2),
+    };
+    let payload = head + 4..head + 4 + len;
+    (bytes.len() >= payload.end).then_some((first & 0x0f, payload))
 }
 
 /// As wsflow-smol's echo-server example: `smol::block_on` accepting, `smol::spawn` per connection.
