@@ -126,9 +126,16 @@ struct IncomingFrame {
     len: usize,
     /// Payload bytes received so far.
     received: usize,
+    /// Set when this frame is a whole message (final, uncompressed, not streamed): it
+    /// collects in `frame_payload` and needs no [`IncomingMessage`] (an allocation per
+    /// message that spans reads).
+    whole_message: Option<MessageKind>,
+    /// The text of a whole-message frame so far, validated as it arrives.
+    utf8: Utf8Validator,
 }
 
-/// The data message being received.
+/// The data message being received, when it may span frames (fragmented, compressed
+/// or streamed).
 #[derive(Debug)]
 struct IncomingMessage {
     kind: MessageKind,
@@ -144,6 +151,23 @@ struct IncomingMessage {
     inflated: Vec<u8>,
     #[cfg(feature = "deflate")]
     inflated_len: usize,
+}
+
+impl IncomingMessage {
+    fn new(kind: MessageKind, compressed: bool) -> Self {
+        Self {
+            kind,
+            size: 0,
+            fragments: 0,
+            assembled: Vec::new(),
+            utf8: Utf8Validator::new(),
+            compressed,
+            #[cfg(feature = "deflate")]
+            inflated: Vec::new(),
+            #[cfg(feature = "deflate")]
+            inflated_len: 0,
+        }
+    }
 }
 
 /// A piece of outgoing bytes; pongs may be slipped in only where a frame starts.
@@ -789,7 +813,7 @@ impl Connection {
                     Ok(())
                 }
             } else {
-                self.on_data(&frame, chunk, offset, complete)
+                self.on_data(&mut frame, chunk, offset, complete)
             };
             if let Err(error) = result {
                 return self.fail(now, error);
@@ -920,6 +944,7 @@ impl Connection {
             limit: self.config.max_frame_size,
         };
         let len = usize::try_from(header.payload_len).map_err(|_| too_big.clone())?;
+        let mut whole_message = None;
         match header.opcode {
             OpCode::Reserved(bits) => return Err(ProtocolError::ReservedOpcode(bits)),
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
@@ -934,7 +959,7 @@ impl Connection {
                 if len > self.config.max_frame_size {
                     return Err(too_big);
                 }
-                self.start_data_frame(header.opcode, len, compressed)?;
+                whole_message = self.start_data_frame(header.opcode, header.fin, len, compressed)?;
             }
         }
         Ok(IncomingFrame {
@@ -943,113 +968,135 @@ impl Connection {
             mask: header.mask,
             len,
             received: 0,
+            whole_message,
+            utf8: Utf8Validator::new(),
         })
     }
 
-    fn start_data_frame(&mut self, opcode: OpCode, len: usize, compressed: bool) -> Result<(), ProtocolError> {
-        let message = match (opcode, self.message.as_mut()) {
-            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Continuation, Some(message)) => message,
-            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (_, None) => self.message.insert(Box::new(IncomingMessage {
-                kind: if opcode == OpCode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                },
-                size: 0,
-                fragments: 0,
-                assembled: Vec::new(),
-                utf8: Utf8Validator::new(),
-                compressed,
-                #[cfg(feature = "deflate")]
-                inflated: Vec::new(),
-                #[cfg(feature = "deflate")]
-                inflated_len: 0,
-            })),
+    /// Checks a data frame against the message in progress and the limits, and starts or
+    /// extends that message. Returns the message's kind if the frame is a whole message that
+    /// needs no [`IncomingMessage`] (see [`IncomingFrame::whole_message`]).
+    fn start_data_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        len: usize,
+        compressed: bool,
+    ) -> Result<Option<MessageKind>, ProtocolError> {
+        match (opcode, self.message.is_some()) {
+            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, true) | (_, false) => {}
+            (_, true) => return Err(ProtocolError::ExpectedContinuation),
+        }
+        let kind = if opcode == OpCode::Text {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
         };
-        message.fragments += 1;
-        if message.fragments > self.config.max_fragments {
+        let whole = fin && opcode != OpCode::Continuation && !compressed && !self.config.streaming;
+        let (fragments, size) = if whole {
+            (1, len)
+        } else {
+            let message = self
+                .message
+                .get_or_insert_with(|| Box::new(IncomingMessage::new(kind, compressed)));
+            message.fragments += 1;
+            message.size += len;
+            (message.fragments, message.size)
+        };
+        if fragments > self.config.max_fragments {
             return Err(ProtocolError::TooManyFragments {
                 limit: self.config.max_fragments,
             });
         }
-        message.size += len;
-        if message.size > self.config.max_message_size {
+        if size > self.config.max_message_size {
             return Err(ProtocolError::MessageTooBig {
-                size: message.size as u64,
+                size: size as u64,
                 limit: self.config.max_message_size,
             });
         }
-        Ok(())
+        Ok(whole.then_some(kind))
     }
 
     /// Takes `chunk`, the payload bytes of a data frame at `offset` that arrived now.
     fn on_data(
         &mut self,
-        frame: &IncomingFrame,
+        frame: &mut IncomingFrame,
         chunk: &[u8],
         offset: usize,
         complete: bool,
     ) -> Result<(), ProtocolError> {
-        let Some(message) = self.message.as_mut() else {
-            return Err(ProtocolError::UnexpectedContinuation);
-        };
         let ends_message = complete && frame.fin;
-        if message.compressed {
-            return self.on_compressed_data(frame, chunk, offset, ends_message);
-        }
-        let text = message.kind == MessageKind::Text;
-        if self.config.streaming {
-            if chunk.is_empty() && !ends_message {
-                return Ok(());
-            }
-            let mut data = Vec::with_capacity(chunk.len());
-            extend_unmasked(&mut data, chunk, frame.mask, offset);
-            if text {
-                message.utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
-                if ends_message {
-                    message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-            }
-            let kind = message.kind;
-            if ends_message {
-                self.message = None;
-            }
-            self.events.push(Event::Fragment {
-                kind,
-                data: Bytes::from(data),
-                fin: ends_message,
-            });
-            return Ok(());
-        }
-        let single_frame = frame.fin && message.fragments == 1;
         // A message in one frame collects in `frame_payload`, sized to the frame as its bytes
         // arrive; a fragmented one in its reassembly buffer.
-        let buffer = if single_frame {
-            &mut self.frame_payload
-        } else {
-            &mut message.assembled
+        let (kind, buffer, utf8) = match frame.whole_message {
+            Some(kind) => {
+                if offset == 0 {
+                    self.frame_payload
+                        .reserve(chunk.len().max(frame.len.min(RESERVE_AHEAD)));
+                }
+                (kind, &mut self.frame_payload, &mut frame.utf8)
+            }
+            None => {
+                let Some(message) = self.message.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                if message.compressed {
+                    return self.on_compressed_data(frame, chunk, offset, ends_message);
+                }
+                if self.config.streaming {
+                    return self.on_streamed_data(frame, chunk, offset, ends_message);
+                }
+                (message.kind, &mut message.assembled, &mut message.utf8)
+            }
         };
         let start = buffer.len();
-        if offset == 0 && single_frame {
-            buffer.reserve(chunk.len().max(frame.len.min(RESERVE_AHEAD)));
-        }
         extend_unmasked(buffer, chunk, frame.mask, offset);
-        if text && !ends_message {
+        if kind == MessageKind::Text && !ends_message {
             // Fail fast on partial text; a message completed here is validated whole below.
-            message
-                .utf8
-                .feed(&buffer[start..])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            utf8.feed(&buffer[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !ends_message {
             return Ok(());
         }
         let payload = Bytes::from(std::mem::take(buffer));
-        let kind = message.kind;
         self.message = None;
         self.deliver(kind, payload)
+    }
+
+    /// Takes payload bytes of an uncompressed message in streaming mode: each piece is
+    /// handed over as it arrives, as a fragment event.
+    fn on_streamed_data(
+        &mut self,
+        frame: &IncomingFrame,
+        chunk: &[u8],
+        offset: usize,
+        ends_message: bool,
+    ) -> Result<(), ProtocolError> {
+        let Some(message) = self.message.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        if chunk.is_empty() && !ends_message {
+            return Ok(());
+        }
+        let mut data = Vec::with_capacity(chunk.len());
+        extend_unmasked(&mut data, chunk, frame.mask, offset);
+        if message.kind == MessageKind::Text {
+            message.utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
+            if ends_message {
+                message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let kind = message.kind;
+        if ends_message {
+            self.message = None;
+        }
+        self.events.push(Event::Fragment {
+            kind,
+            data: Bytes::from(data),
+            fin: ends_message,
+        });
+        Ok(())
     }
 
     /// Takes payload bytes of a compressed message: inflates them (bounded by the message

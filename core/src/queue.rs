@@ -30,6 +30,12 @@ pub(crate) struct InvalidUtf8;
 /// The events of a connection, in order.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
+    /// The first event, when it was queued with the queue empty: a message alone in its
+    /// read (a chat line, a request awaiting its answer, a big message), a control frame.
+    /// It takes no room in `entries`, whose storage is freed whenever the queue empties,
+    /// so a connection that gets one event at a time allocates nothing to queue it.
+    head: Option<Event>,
+    /// The events after `head`.
     entries: VecDeque<Entry>,
     /// Whether the last entry is a run of small messages that goes on with the next one.
     run_open: bool,
@@ -71,16 +77,23 @@ const ENDS_RUN: u8 = 2;
 
 impl EventQueue {
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.head.is_none() && self.entries.is_empty()
     }
 
     /// Whether the next event is a message or a fragment (answered without building it).
     pub(crate) fn next_is_data(&self) -> bool {
-        match self.entries.front() {
-            Some(Entry::SmallRun) => true,
-            Some(Entry::Event(event)) => matches!(event, Event::Message(_) | Event::Fragment { .. }),
-            None => false,
+        match self.front_event() {
+            Some(event) => matches!(event, Event::Message(_) | Event::Fragment { .. }),
+            None => matches!(self.entries.front(), Some(Entry::SmallRun)),
         }
+    }
+
+    /// The next event, unless it is a small message (or there is none).
+    fn front_event(&self) -> Option<&Event> {
+        self.head.as_ref().or(match self.entries.front() {
+            Some(Entry::Event(event)) => Some(event),
+            _ => None,
+        })
     }
 
     pub(crate) fn push(&mut self, event: Event) {
@@ -89,7 +102,11 @@ impl EventQueue {
                 last.flags |= ENDS_RUN;
             }
         }
-        self.entries.push_back(Entry::Event(event));
+        if self.is_empty() {
+            self.head = Some(event);
+        } else {
+            self.entries.push_back(Entry::Event(event));
+        }
     }
 
     /// Queues a whole message of at most [`SMALL_MESSAGE_MAX`] bytes, given as they arrived
@@ -105,7 +122,7 @@ impl EventQueue {
         read_left: usize,
     ) -> Result<(), InvalidUtf8> {
         debug_assert!(wire.len() <= SMALL_MESSAGE_MAX);
-        if wire.is_empty() || (read_left == wire.len() && self.entries.is_empty()) {
+        if wire.is_empty() || (read_left == wire.len() && self.is_empty()) {
             return self.push_lone(kind, wire, mask);
         }
         if self.filling.capacity() - self.filling.len() < wire.len() {
@@ -144,12 +161,10 @@ impl EventQueue {
     /// The next event, without pulling it (a small message is built and queued as an event).
     pub(crate) fn peek(&mut self) -> Option<&Event> {
         if let Some(message) = self.take_small() {
-            self.entries.push_front(Entry::Event(Event::Message(message)));
+            // `take_small` takes nothing while there is a head.
+            self.head = Some(Event::Message(message));
         }
-        match self.entries.front()? {
-            Entry::Event(event) => Some(event),
-            Entry::SmallRun => None,
-        }
+        self.front_event()
     }
 
     /// Pulls the next event.
@@ -157,9 +172,12 @@ impl EventQueue {
         if let Some(message) = self.pop_small() {
             return Some(Event::Message(message));
         }
-        let event = match self.entries.pop_front()? {
-            Entry::Event(event) => event,
-            Entry::SmallRun => unreachable!("pop_small takes small messages"),
+        let event = match self.head.take() {
+            Some(event) => event,
+            None => match self.entries.pop_front()? {
+                Entry::Event(event) => event,
+                Entry::SmallRun => unreachable!("pop_small takes small messages"),
+            },
         };
         if self.entries.is_empty() {
             self.release();
@@ -173,7 +191,7 @@ impl EventQueue {
         if let Some(message) = self.pop_small() {
             return Some(message);
         }
-        if !matches!(self.entries.front(), Some(Entry::Event(Event::Message(_)))) {
+        if !matches!(self.front_event(), Some(Event::Message(_))) {
             return None;
         }
         match self.pop()? {
@@ -194,16 +212,29 @@ impl EventQueue {
         Some(message)
     }
 
-    /// Frees everything: an idle connection holds no queue and no block.
-    #[cold]
+    /// Frees everything: an idle connection holds no queue and no block. Called each time
+    /// the queue empties, mostly with nothing to free (one event at a time: the head).
+    #[inline(always)]
     fn release(&mut self) {
+        let holds_storage = self.entries.capacity() != 0
+            || self.small.capacity() != 0
+            || self.sealed.capacity() != 0
+            || self.filling.capacity() != 0
+            || !self.reading.is_empty();
+        if holds_storage {
+            self.free_storage();
+        }
+    }
+
+    #[cold]
+    fn free_storage(&mut self) {
         *self = Self::default();
     }
 
     /// Takes the next small message, if it is next: a slice of its block.
     #[inline(always)]
     fn take_small(&mut self) -> Option<Message> {
-        let Some(Entry::SmallRun) = self.entries.front() else {
+        let (None, Some(Entry::SmallRun)) = (&self.head, self.entries.front()) else {
             return None;
         };
         let small = self.small.pop_front().expect("a run holds at least one small message");
