@@ -7,14 +7,14 @@
 //!
 //! The load generator is lean: one thread, frames masked once up front, every echo
 //! compared byte for byte with what was sent. Scenarios:
-//! - latency: 1 connection, 16 B, one message in flight (round trip p50/p99), measured in
-//!   rounds that take the servers in turn (all started up front), so that a change in the
-//!   machine's state during the run (other work, CPU frequency) affects every server alike;
-//!   each server's figure is the median over the rounds;
-//!
-//! and, each on a fresh server process:
+//! - latency: 1 connection, 16 B, one message in flight (round trip p50/p99);
 //! - 64x16: 64 connections x 16 in flight, 16 B (msg/s, server CPU per message);
 //! - 64KiB: 16 connections x 1 in flight, 64 KiB (MB/s, server CPU per message);
+//!
+//! measured in rounds that take the servers in turn (all started up front), so that a
+//! change in the machine's state during the run (other work, CPU frequency, the 64 KiB
+//! echo's two modes) affects every server alike; each figure is the median over the rounds;
+//! and, on a fresh server process each:
 //! - idle: 1,000 connections after the handshake and one echo (server RSS per connection).
 //!
 //! Server CPU is utime+stime from /proc/PID/stat over the measured window; RSS is the
@@ -36,8 +36,8 @@ use tokio::net::TcpStream;
 const PATTERNS: usize = 16;
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const IDLE_CONNECTIONS: usize = 1000;
-/// Rounds of the latency scenario (odd: the median is a measured value).
-const LATENCY_ROUNDS: u32 = 5;
+/// Rounds of the load scenarios (odd: the median is a measured value).
+const ROUNDS: u32 = 5;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -48,7 +48,7 @@ fn main() {
             return servers::serve(name);
         }
     }
-    let mut seconds = 2.0;
+    let mut seconds = 3.0;
     let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
@@ -63,17 +63,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    eprintln!("loadtest: latency, {LATENCY_ROUNDS} rounds");
-    let latencies = runtime
-        .block_on(measure_latency(&only, window))
-        .unwrap_or_else(|error| panic!("latency: {error}"));
+    let loads = runtime
+        .block_on(measure_load(&only, window))
+        .unwrap_or_else(|error| panic!("load: {error}"));
     let mut rows = Vec::new();
-    for (name, (p50_us, p99_us)) in only.iter().zip(latencies) {
-        eprintln!("loadtest: {name}");
-        let row = runtime
-            .block_on(measure(name, window))
+    for (name, load) in only.iter().zip(loads) {
+        eprintln!("loadtest: idle, {name}");
+        let idle_kib = runtime
+            .block_on(measure_idle(name))
             .unwrap_or_else(|error| panic!("{name}: {error}"));
-        rows.push((name.clone(), Row { p50_us, p99_us, ..row }));
+        rows.push((name.clone(), Row { idle_kib, ..load }));
     }
     print_tables(&rows);
 }
@@ -93,54 +92,57 @@ struct Row {
     idle_kib: f64,
 }
 
-/// Latency rounds: each round measures every server in turn for `window / LATENCY_ROUNDS`.
-/// Returns each server's median p50 and p99 over the rounds, in µs.
-async fn measure_latency(names: &[String], window: Duration) -> Result<Vec<(f64, f64)>> {
+/// The load scenarios in rounds: each round runs every scenario on every server in turn,
+/// for `window / ROUNDS` each. Returns each server's medians over the rounds.
+async fn measure_load(names: &[String], window: Duration) -> Result<Vec<Row>> {
     let servers = names
         .iter()
         .map(|name| Server::start(name))
         .collect::<Result<Vec<_>>>()?;
-    let mut rounds = vec![(Vec::new(), Vec::new()); servers.len()];
-    for _ in 0..LATENCY_ROUNDS {
-        for (server, (p50s, p99s)) in servers.iter().zip(&mut rounds) {
-            let latencies = run_load(server, 1, 1, 16, window / LATENCY_ROUNDS, true)
-                .await?
-                .latencies;
-            p50s.push(percentile(&latencies, 0.50));
-            p99s.push(percentile(&latencies, 0.99));
+    let window = window / ROUNDS;
+    let mut rounds = vec![Vec::new(); servers.len()];
+    for round in 1..=ROUNDS {
+        eprintln!("loadtest: round {round} of {ROUNDS}");
+        for (server, rows) in servers.iter().zip(&mut rounds) {
+            let mut row = Row::default();
+            let load = run_load(server, 1, 1, 16, window, true).await?;
+            (row.p50_us, row.p99_us) = (percentile(&load.latencies, 0.50), percentile(&load.latencies, 0.99));
+            let load = run_load(server, 64, 16, 16, window, false).await?;
+            row.small_msgs_per_s = load.messages as f64 / load.elapsed.as_secs_f64();
+            (row.small_cpu_us, row.small_user_us) = load.cpu_per_message_us();
+            let load = run_load(server, 16, 1, 64 << 10, window, false).await?;
+            row.large_mb_per_s = (load.messages * (64 << 10)) as f64 / load.elapsed.as_secs_f64() / 1e6;
+            (row.large_cpu_us, row.large_user_us) = load.cpu_per_message_us();
+            rows.push(row);
         }
     }
-    Ok(rounds
-        .into_iter()
-        .map(|(p50s, p99s)| (median(p50s), median(p99s)))
-        .collect())
+    Ok(rounds.into_iter().map(|rows| median_row(&rows)).collect())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+/// Each figure's median over `rows`.
+fn median_row(rows: &[Row]) -> Row {
+    let median = |pick: fn(&Row) -> f64| {
+        let mut values: Vec<f64> = rows.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    Row {
+        p50_us: median(|r| r.p50_us),
+        p99_us: median(|r| r.p99_us),
+        small_msgs_per_s: median(|r| r.small_msgs_per_s),
+        small_cpu_us: median(|r| r.small_cpu_us),
+        small_user_us: median(|r| r.small_user_us),
+        large_mb_per_s: median(|r| r.large_mb_per_s),
+        large_cpu_us: median(|r| r.large_cpu_us),
+        large_user_us: median(|r| r.large_user_us),
+        idle_kib: median(|r| r.idle_kib),
+    }
 }
 
-/// The throughput and memory scenarios for one server (latency is measured apart).
-async fn measure(name: &str, window: Duration) -> Result<Row> {
-    let mut row = Row::default();
-    {
-        let server = Server::start(name)?;
-        let load = run_load(&server, 64, 16, 16, window, false).await?;
-        row.small_msgs_per_s = load.messages as f64 / load.elapsed.as_secs_f64();
-        (row.small_cpu_us, row.small_user_us) = load.cpu_per_message_us();
-    }
-    {
-        let server = Server::start(name)?;
-        let load = run_load(&server, 16, 1, 64 << 10, window, false).await?;
-        row.large_mb_per_s = (load.messages * (64 << 10)) as f64 / load.elapsed.as_secs_f64() / 1e6;
-        (row.large_cpu_us, row.large_user_us) = load.cpu_per_message_us();
-    }
-    {
-        let server = Server::start(name)?;
-        row.idle_kib = idle_rss_per_connection(&server).await? / 1024.0;
-    }
-    Ok(row)
+/// Server RSS per idle connection, in KiB, on a fresh server process.
+async fn measure_idle(name: &str) -> Result<f64> {
+    let server = Server::start(name)?;
+    Ok(idle_rss_per_connection(&server).await? / 1024.0)
 }
 
 /// An echo server in a child process of ours, killed when dropped.
