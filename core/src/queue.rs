@@ -228,6 +228,7 @@ impl EventQueue {
 
     #[cold]
     fn free_storage(&mut self) {
+        debug_assert!(self.head.is_none(), "released with an event in the head");
         *self = Self::default();
     }
 

@@ -36,50 +36,6 @@ fn live() -> isize {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn mask(&mut self) -> [u8; 4] {
-        (self.next() as u32).to_ne_bytes()
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-    /// Valid UTF-8 of exactly `len` bytes, with multi-byte characters.
-    fn text(&mut self, len: usize) -> String {
-        let mut out = String::with_capacity(len);
-        while out.len() < len {
-            let left = len - out.len();
-            let c = match self.below(5) {
-                0 if left >= 4 => '😀',
-                1 if left >= 3 => '€',
-                2 if left >= 2 => 'é',
-                _ => (b'a' + self.below(26) as u8) as char,
-            };
-            out.push(c);
-        }
-        out
-    }
-}
-
 /// A frame as the peer of `client_role` sends it (masked towards a server).
 fn peer_frame(client_role: bool, opcode: OpCode, fin: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     frame(opcode, fin, payload, (!client_role).then_some(mask))
@@ -110,7 +66,7 @@ fn closed_reason(events: &[Event]) -> Option<CloseReason> {
 
 /// Random reads and random pulls between them (peek, poll_event, poll_message, the cheap
 /// queries), with every pulled event kept.
-fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut Rng) -> (Vec<Event>, Vec<u8>) {
+fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut XorShift) -> (Vec<Event>, Vec<u8>) {
     let now = Instant::now();
     let mut c = connection_in_role(config, client_role);
     let mut events = Vec::new();
@@ -168,7 +124,7 @@ fn frame_ends(input: &[u8]) -> Vec<usize> {
     ends
 }
 
-fn pull_one(c: &mut Connection, rng: &mut Rng, events: &mut Vec<Event>) {
+fn pull_one(c: &mut Connection, rng: &mut XorShift, events: &mut Vec<Event>) {
     match rng.below(6) {
         0 => {
             let peeked = c.peek_event().cloned();
@@ -193,7 +149,7 @@ fn pull_one(c: &mut Connection, rng: &mut Rng, events: &mut Vec<Event>) {
 }
 
 /// A whole text or binary message (even odds) of `len` random bytes (characters for text).
-fn text_or_binary_frame(rng: &mut Rng, client_role: bool, len: usize, mask: [u8; 4]) -> Vec<u8> {
+fn text_or_binary_frame(rng: &mut XorShift, client_role: bool, len: usize, mask: [u8; 4]) -> Vec<u8> {
     if rng.chance(50) {
         peer_frame(client_role, OpCode::Text, true, rng.text(len).as_bytes(), mask)
     } else {
@@ -202,7 +158,7 @@ fn text_or_binary_frame(rng: &mut Rng, client_role: bool, len: usize, mask: [u8;
 }
 
 /// A random stream of frames, mostly small whole messages, for `client_role`'s peer.
-fn random_stream(rng: &mut Rng, client_role: bool, frames: usize, allow_bad_text: bool) -> Vec<u8> {
+fn random_stream(rng: &mut XorShift, client_role: bool, frames: usize, allow_bad_text: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for _ in 0..frames {
         let mask = rng.mask();
@@ -327,7 +283,7 @@ fn chaotic_reads_and_pulls_match_byte_by_byte_in_both_roles() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0u64);
     for seed in first..first + seeds {
-        let mut rng = Rng::new(seed + 1);
+        let mut rng = XorShift::new(seed + 1);
         let client_role = seed % 2 == 1;
         let config = &configs[(seed as usize / 2) % configs.len()];
         let frames = 20 + rng.below(400);
@@ -362,7 +318,7 @@ fn chaotic_reads_and_pulls_match_byte_by_byte_in_both_roles() {
 #[test]
 fn every_short_length_with_random_masks_unmasks_exactly() {
     let _serial = serial();
-    let mut rng = Rng::new(42);
+    let mut rng = XorShift::new(42);
     for round in 0..50 {
         let mut input = Vec::new();
         let mut expected = Vec::new();
@@ -476,7 +432,7 @@ fn peeks_across_ended_runs_keep_the_order() {
 
 fn bad_text_in_a_run(client_role: bool, before: usize, len_before: usize, pulls: usize) {
     let now = Instant::now();
-    let mut rng = Rng::new((before * 1000 + len_before) as u64);
+    let mut rng = XorShift::new((before * 1000 + len_before) as u64);
     let mut c = connection_in_role(&Config::default(), client_role);
     let mut input = Vec::new();
     let mut expected = Vec::new();
@@ -555,7 +511,7 @@ fn messages_around_block_boundaries_with_every_pull_pattern() {
     // 16 KiB / 1024 = 16 messages a block; 15 of 1024 then lengths that straddle.
     for straddle in [1usize, 100, 1023, 1024] {
         for pattern in 0..4 {
-            let mut rng = Rng::new(straddle as u64 * 10 + pattern);
+            let mut rng = XorShift::new(straddle as u64 * 10 + pattern);
             let mut server = connection_in_role(&Config::default(), false);
             let mut expected = Vec::new();
             let mut got = Vec::new();
@@ -604,7 +560,7 @@ fn short_read_left_then_a_big_frame_then_more() {
     let now = Instant::now();
     for client_role in [false, true] {
         let mut c = connection_in_role(&Config::default(), client_role);
-        let mut rng = Rng::new(9);
+        let mut rng = XorShift::new(9);
         let mut expected = Vec::new();
         let mut got = Vec::new();
         for round in 0..200 {

@@ -309,3 +309,47 @@ pub fn pull_checking_queries(c: &mut Connection) -> Option<Event> {
     assert_eq!(next_is_data, is_data, "next_event_is_data vs poll_event");
     polled
 }
+
+/// A small deterministic generator (xorshift64*).
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    pub fn mask(&mut self) -> [u8; 4] {
+        (self.next() as u32).to_ne_bytes()
+    }
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+    /// Valid UTF-8 of exactly `len` bytes, with multi-byte characters.
+    pub fn text(&mut self, len: usize) -> String {
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            let left = len - out.len();
+            let c = match self.below(5) {
+                0 if left >= 4 => '😀',
+                1 if left >= 3 => '€',
+                2 if left >= 2 => 'é',
+                _ => (b'a' + self.below(26) as u8) as char,
+            };
+            out.push(c);
+        }
+        out
+    }
+}
