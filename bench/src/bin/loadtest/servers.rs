@@ -149,16 +149,12 @@ async fn floor_echo(mut tcp: TcpStream) -> Result {
             return Ok(());
         }
         let mut start = 0;
-        while let Some((opcode, payload)) = floor_frame(&rx[start..]) {
+        while let Some((opcode, mask, payload)) = floor_frame(&rx[start..]) {
             if opcode == 8 {
                 return Ok(());
             }
-            let (mask, len) = (payload.start - 4, payload.len());
-            let (mask, payload) = (
-                start + mask..start + payload.start,
-                start + payload.start..start + payload.end,
-            );
-            let mask: [u8; 4] = rx[mask].try_into().unwrap();
+            let payload = start + payload.start..start + payload.end;
+            let len = payload.len();
             tx.push(0x80 | opcode);
             match len {
                 0..=125 => tx.push(len as u8),
@@ -183,17 +179,18 @@ async fn floor_echo(mut tcp: TcpStream) -> Result {
     }
 }
 
-/// The opcode and the payload's range of the masked frame at the start of `bytes`, once
-/// it is all there.
-fn floor_frame(bytes: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
+/// The opcode, masking key and payload range of the masked frame at the start of `bytes`,
+/// once it is all there.
+fn floor_frame(bytes: &[u8]) -> Option<(u8, [u8; 4], std::ops::Range<usize>)> {
     let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
     let (len, head) = match second {
         126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
         127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap()) as usize, 10),
         len => (len as usize, 2),
     };
+    let mask = bytes.get(head..head + 4)?.try_into().unwrap();
     let payload = head + 4..head + 4 + len;
-    (bytes.len() >= payload.end).then_some((first & 0x0f, payload))
+    (bytes.len() >= payload.end).then_some((first & 0x0f, mask, payload))
 }
 
 /// As wsflow-smol's echo-server example: `smol::block_on` accepting, `smol::spawn` per connection.
