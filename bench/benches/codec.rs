@@ -330,7 +330,7 @@ fn handshake(c: &mut Criterion) {
             let now = Instant::now();
             let mut server = wsflow::ServerHandshake::new(config.clone(), now);
             server.handle_data(now, black_box(REQUEST));
-            let Some(wsflow::HandshakeEvent::Request(_)) = server.poll_event() else {
+            let Some(wsflow::ServerEvent::Request(_)) = server.poll_event() else {
                 panic!("no request")
             };
             let mut connection = server.accept(now, wsflow::Accept::new()).unwrap();

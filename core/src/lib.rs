@@ -5,7 +5,8 @@
 //! returned. It never touches sockets, clocks, threads or OS randomness, so it runs in any
 //! event loop, under any runtime, and under virtual time in tests.
 //!
-//! The adapter crates `wsflow-blocking`, `wsflow-smol` and `wsflow-tokio` drive it over
+//! The adapter crates `wsflow-blocking`, `wsflow-smol` and `wsflow-tokio` (all built on
+//! `wsflow-io`, the runtime-agnostic layer between the core and a runtime) drive it over
 //! real transports. To embed it yourself, follow the run loop:
 //!
 //! 1. feed what you read to `handle_data` (or `handle_eof`),
@@ -21,7 +22,9 @@
 //!
 //! ```
 //! use std::{sync::Arc, time::Instant};
-//! use wsflow::{Accept, ClientHandshake, ClientRequest, Config, Event, HandshakeEvent, Message, ServerHandshake, Transmit};
+//! use wsflow::{
+//!     Accept, ClientEvent, ClientHandshake, ClientRequest, Config, Event, Message, ServerEvent, ServerHandshake, Transmit,
+//! };
 //!
 //! fn pump(from: &mut dyn FnMut() -> Option<Transmit>, wire: &mut Vec<u8>) {
 //!     while let Some(Transmit::Data(bytes)) = from() { wire.extend_from_slice(&bytes) }
@@ -33,13 +36,13 @@
 //! let mut wire = Vec::new();
 //! pump(&mut || client.poll_transmit(), &mut wire);
 //! server.handle_data(now, &wire);
-//! let Some(HandshakeEvent::Request(req)) = server.poll_event() else { panic!() };
+//! let Some(ServerEvent::Request(req)) = server.poll_event() else { panic!() };
 //! assert_eq!((req.path(), req.subprotocols().next()), ("/chat", Some("chat")));
 //! let mut server = server.accept(now, Accept::new().subprotocol("chat")).unwrap();
 //! wire.clear();
 //! pump(&mut || server.poll_transmit(), &mut wire);
 //! client.handle_data(now, &wire);
-//! assert!(matches!(client.poll_event(), Some(HandshakeEvent::Accepted(_))));
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::Accepted(_))));
 //! let mut client = client.into_connection(now).unwrap();
 //! client.send_text("hello").unwrap();
 //! wire.clear();
@@ -56,7 +59,6 @@ mod config;
 mod connection;
 #[cfg(feature = "deflate")]
 mod deflate;
-mod driver;
 mod error;
 mod event;
 pub mod frame;
@@ -69,12 +71,11 @@ pub use config::Config;
 pub use connection::{Connection, Role, State};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
-pub use driver::{is_peer_gone, Decision, Error, SansIo};
 pub use error::{HandshakeError, ProtocolError, SendError};
 pub use event::{CloseReason, Closed, Event, Timeout, Transmit};
 pub use handshake::{
-    accept_key, Accept, ClientHandshake, ClientRequest, HandshakeEvent, Headers, Request, Response, ServerHandshake,
-    UrlError,
+    accept_key, Accept, ClientEvent, ClientHandshake, ClientRequest, Headers, Request, Response, ServerEvent,
+    ServerHandshake, UrlError,
 };
 pub use message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
 

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use support::*;
 use wsflow::frame::OpCode;
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, Config, DeflateConfig, Event, HandshakeEvent, Message, ProtocolError,
-    ServerHandshake, Transmit,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, Config, DeflateConfig, Event, Message, ProtocolError,
+    ServerEvent, ServerHandshake, Transmit,
 };
 
 fn deflate_config(deflate: DeflateConfig) -> Config {
@@ -148,7 +148,7 @@ fn rfc7692_chromium_offer_is_accepted() {
         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
     let mut server = ServerHandshake::new(Arc::new(deflate_config(DeflateConfig::default())), Instant::now());
     server.handle_data(Instant::now(), request.as_bytes());
-    assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
     let mut connection = server.accept(Instant::now(), Accept::new()).unwrap();
     let Some(Transmit::Data(response)) = connection.poll_transmit() else {
         panic!()
@@ -182,7 +182,7 @@ fn rfc7692_client_fails_on_a_response_it_did_not_offer() {
     client.handle_data(Instant::now(), response.as_bytes());
     assert!(matches!(
         client.poll_event(),
-        Some(HandshakeEvent::Failed(wsflow::HandshakeError::UnexpectedExtension(_)))
+        Some(ClientEvent::Failed(wsflow::HandshakeError::UnexpectedExtension(_)))
     ));
 }
 

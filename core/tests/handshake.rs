@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use support::*;
 use wsflow::frame::OpCode;
 use wsflow::{
-    accept_key, Accept, ClientHandshake, ClientRequest, Config, Event, HandshakeError, HandshakeEvent, Message,
-    Response, SendError, ServerHandshake, Transmit,
+    accept_key, Accept, ClientEvent, ClientHandshake, ClientRequest, Config, Event, HandshakeError, Message, Response,
+    SendError, ServerEvent, ServerHandshake, Transmit,
 };
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -22,7 +22,7 @@ fn upgrade_request(extra: &str) -> String {
 }
 
 /// Collected output of a server handshake: response text, shutdown, events.
-fn serve(config: Config, input: &[u8]) -> (ServerHandshake, String, bool, Vec<HandshakeEvent>) {
+fn serve(config: Config, input: &[u8]) -> (ServerHandshake, String, bool, Vec<ServerEvent>) {
     let mut server = ServerHandshake::new(Arc::new(config), Instant::now());
     server.handle_data(Instant::now(), input);
     let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
@@ -49,7 +49,7 @@ fn assert_rejected(request: &str, status: u16) -> String {
         "{request:?} -> {response}"
     );
     assert!(shutdown, "closed after the error response");
-    assert!(matches!(events.as_slice(), [HandshakeEvent::Failed(e)] if e.status() == Some(status)));
+    assert!(matches!(events.as_slice(), [ServerEvent::Failed(e)] if e.status() == Some(status)));
     response
 }
 
@@ -57,7 +57,7 @@ fn assert_rejected(request: &str, status: u16) -> String {
 fn s4_2_2_accepts_the_rfc_example_with_the_rfc_accept_key() {
     let (mut server, response, _, events) = serve(Config::default(), upgrade_request("").as_bytes());
     assert!(response.is_empty(), "nothing is sent before the application decides");
-    let [HandshakeEvent::Request(request)] = events.as_slice() else {
+    let [ServerEvent::Request(request)] = events.as_slice() else {
         panic!("{events:?}")
     };
     assert!(request.is_websocket());
@@ -121,7 +121,7 @@ fn s4_2_1_tokens_are_case_insensitive_and_in_comma_lists() {
         .replace("Upgrade: websocket", "upgrade: WebSocket")
         .replace("Connection: Upgrade", "connection: keep-alive, UPGRADE");
     let (_, _, _, events) = serve(Config::default(), request.as_bytes());
-    assert!(matches!(&events[0], HandshakeEvent::Request(r) if r.is_websocket()));
+    assert!(matches!(&events[0], ServerEvent::Request(r) if r.is_websocket()));
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn plain_http_request_is_reported_and_can_be_answered() {
         Config::default(),
         b"GET /index.html HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n",
     );
-    let [HandshakeEvent::Request(request)] = events.as_slice() else {
+    let [ServerEvent::Request(request)] = events.as_slice() else {
         panic!()
     };
     assert!(!request.is_websocket());
@@ -171,7 +171,7 @@ fn plain_http_request_is_reported_and_can_be_answered() {
 fn subprotocol_must_be_offered() {
     let request = upgrade_request("Sec-WebSocket-Protocol: chat, superchat\r\n");
     let (mut server, _, _, events) = serve(Config::default(), request.as_bytes());
-    let [HandshakeEvent::Request(req)] = events.as_slice() else {
+    let [ServerEvent::Request(req)] = events.as_slice() else {
         panic!()
     };
     assert_eq!(req.subprotocols().collect::<Vec<_>>(), ["chat", "superchat"]);
@@ -218,9 +218,7 @@ fn request_fed_byte_by_byte_gives_the_same_request() {
         assert!(server.poll_event().is_none());
         server.handle_data(Instant::now(), std::slice::from_ref(byte));
     }
-    assert!(
-        matches!(server.poll_event(), Some(HandshakeEvent::Request(r)) if r.origin() == Some("http://example.com"))
-    );
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(r)) if r.origin() == Some("http://example.com")));
 }
 
 #[test]
@@ -232,10 +230,7 @@ fn handshake_timeout_answers_408_and_eof_fails() {
     server.handle_timeout(now + Duration::from_secs(9));
     assert!(server.poll_event().is_none(), "early timeout calls are no-ops");
     server.handle_timeout(now + Duration::from_secs(10));
-    assert_eq!(
-        server.poll_event(),
-        Some(HandshakeEvent::Failed(HandshakeError::TimedOut))
-    );
+    assert_eq!(server.poll_event(), Some(ServerEvent::Failed(HandshakeError::TimedOut)));
     let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
     assert!(text.starts_with("HTTP/1.1 408 ") && shutdown);
     assert_eq!(server.poll_timeout(), None);
@@ -245,7 +240,7 @@ fn handshake_timeout_answers_408_and_eof_fails() {
     server.handle_eof(now);
     assert_eq!(
         server.poll_event(),
-        Some(HandshakeEvent::Failed(HandshakeError::UnexpectedEof))
+        Some(ServerEvent::Failed(HandshakeError::UnexpectedEof))
     );
 }
 
@@ -323,7 +318,7 @@ fn s4_1_client_accepts_a_valid_response_and_keeps_early_frames() {
         .into_bytes();
     response.extend(frame(OpCode::Text, true, b"welcome", None));
     client.handle_data(Instant::now(), &response);
-    let Some(HandshakeEvent::Accepted(response)) = client.poll_event() else {
+    let Some(ClientEvent::Accepted(response)) = client.poll_event() else {
         panic!()
     };
     assert_eq!(response.subprotocol(), Some("chat"));
@@ -368,7 +363,7 @@ fn s4_1_client_fails_on_bad_responses() {
     for (what, response, error) in cases {
         let (mut client, text) = client_for(ClientRequest::new("ws://h/").unwrap().subprotocol("chat"));
         client.handle_data(Instant::now(), response(&key_of(&text)).as_bytes());
-        assert_eq!(client.poll_event(), Some(HandshakeEvent::Failed(error)), "{what}");
+        assert_eq!(client.poll_event(), Some(ClientEvent::Failed(error)), "{what}");
         let (_, shutdown) = drain_handshake(&mut || client.poll_transmit());
         assert!(shutdown, "{what}");
         assert!(client.into_connection(Instant::now()).is_err());
@@ -387,7 +382,7 @@ fn s4_1_non_101_response_is_handed_over_with_status_headers_and_body() {
     client.handle_data(Instant::now(), head.as_bytes());
     assert_eq!(client.poll_event(), None, "waits for the whole body");
     client.handle_data(Instant::now(), tail.as_bytes());
-    let Some(HandshakeEvent::Rejected(response)) = client.poll_event() else {
+    let Some(ClientEvent::Rejected(response)) = client.poll_event() else {
         panic!()
     };
     assert_eq!((response.status(), response.reason()), (403, "Forbidden"));
@@ -398,7 +393,7 @@ fn s4_1_non_101_response_is_handed_over_with_status_headers_and_body() {
     let (mut client, _) = client_for(ClientRequest::new("ws://h/").unwrap());
     client.handle_data(Instant::now(), b"HTTP/1.1 401 Unauthorized\r\n\r\nlog in");
     client.handle_eof(Instant::now());
-    let Some(HandshakeEvent::Rejected(response)) = client.poll_event() else {
+    let Some(ClientEvent::Rejected(response)) = client.poll_event() else {
         panic!()
     };
     assert_eq!((response.status(), response.body().as_ref()), (401, &b"log in"[..]));
@@ -411,10 +406,7 @@ fn client_handshake_times_out() {
     let deadline = client.poll_timeout().unwrap();
     assert!(deadline > now);
     client.handle_timeout(deadline);
-    assert_eq!(
-        client.poll_event(),
-        Some(HandshakeEvent::Failed(HandshakeError::TimedOut))
-    );
+    assert_eq!(client.poll_event(), Some(ClientEvent::Failed(HandshakeError::TimedOut)));
 }
 
 #[test]
@@ -425,24 +417,4 @@ fn client_rejects_invalid_urls_and_headers() {
         ClientHandshake::new(&bad, Arc::new(Config::default()), Instant::now(), [0; 32]),
         Err(SendError::InvalidHeader(_))
     ));
-}
-
-#[test]
-fn decide_answers_plain_http_accepts_with_426_and_bad_decisions_with_500() {
-    let (mut server, _, _, _) = serve(Config::default(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(server
-        .decide(Instant::now(), wsflow::Decision::Accept(Accept::new()))
-        .unwrap()
-        .is_none());
-    let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
-    assert!(text.starts_with("HTTP/1.1 426 ") && text.contains("Upgrade: websocket\r\n") && shutdown);
-
-    let (mut server, _, _, _) = serve(Config::default(), upgrade_request("").as_bytes());
-    let decision = wsflow::Decision::Accept(Accept::new().subprotocol("never-offered"));
-    assert!(matches!(
-        server.decide(Instant::now(), decision),
-        Err(SendError::SubprotocolNotOffered(_))
-    ));
-    let (text, shutdown) = drain_handshake(&mut || server.poll_transmit());
-    assert!(text.starts_with("HTTP/1.1 500 ") && shutdown);
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use support::*;
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, CloseReason, Config, Connection, Event, HandshakeEvent, ServerHandshake,
-    Transmit,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, CloseReason, Config, Connection, Event, ServerEvent,
+    ServerHandshake, Transmit,
 };
 
 /// Feeds `input` to `connection` in pieces of `piece` bytes, then EOF, draining transmits
@@ -47,13 +47,13 @@ fn accepted_response_reports_the_subprotocol_the_client_checked() {
         while let Some(Transmit::Data(bytes)) = client.poll_transmit() {
             server.handle_data(now, &bytes);
         }
-        assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+        assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
         let accept = Accept::new().header("Sec-WebSocket-Protocol", header);
         let mut server = server.accept(now, accept).unwrap();
         while let Some(Transmit::Data(bytes)) = server.poll_transmit() {
             client.handle_data(now, &bytes);
         }
-        let Some(HandshakeEvent::Accepted(response)) = client.poll_event() else {
+        let Some(ClientEvent::Accepted(response)) = client.poll_event() else {
             panic!("{header:?} was not accepted")
         };
         assert_eq!(response.subprotocol(), expected, "{header:?}");

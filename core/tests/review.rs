@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use support::*;
 use wsflow::frame::OpCode;
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, CloseCode, CloseReason, Config, Connection, Event, HandshakeEvent, Message,
-    ProtocolError, Response, SendError, ServerHandshake, State, Transmit,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, CloseCode, CloseReason, Config, Connection, Event, Message,
+    ProtocolError, Response, SendError, ServerEvent, ServerHandshake, State, Transmit,
 };
 
 const REQUEST: &str = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -44,7 +44,7 @@ fn the_101_response_goes_out_before_a_pong_for_a_pipelined_ping() {
     input.extend(client_frame(OpCode::Ping, true, b"p"));
     let mut server = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), &input);
-    assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
     let mut connection = server.accept(Instant::now(), Accept::new()).unwrap();
     let _ = drain_events(&mut connection);
     let Some(Transmit::Data(first)) = connection.poll_transmit() else {
@@ -57,7 +57,7 @@ fn the_101_response_goes_out_before_a_pong_for_a_pipelined_ping() {
 fn eof_before_the_connection_exists_is_passed_on() {
     let mut server = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), REQUEST.as_bytes());
-    assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
     server.handle_eof(Instant::now());
     let mut connection = server.accept(Instant::now(), Accept::new()).unwrap();
     assert_eq!(closed(&drain_events(&mut connection)).reason, CloseReason::Eof);
@@ -107,7 +107,7 @@ fn a_rejection_without_length_survives_the_handshake_timeout() {
         b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\n\r\nlog in",
     );
     client.handle_timeout(client.poll_timeout().unwrap());
-    let Some(HandshakeEvent::Rejected(response)) = client.poll_event() else {
+    let Some(ClientEvent::Rejected(response)) = client.poll_event() else {
         panic!()
     };
     assert_eq!((response.status(), response.body().as_ref()), (401, &b"log in"[..]));
@@ -117,13 +117,13 @@ fn a_rejection_without_length_survives_the_handshake_timeout() {
 fn bytes_pipelined_while_the_application_decides_are_bounded() {
     let mut server = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), REQUEST.as_bytes());
-    assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
     for _ in 0..100 {
         server.handle_data(Instant::now(), &[0u8; 64 << 10]);
     }
     assert!(matches!(
         server.poll_event(),
-        Some(HandshakeEvent::Failed(wsflow::HandshakeError::TooLarge))
+        Some(ServerEvent::Failed(wsflow::HandshakeError::TooLarge))
     ));
     assert!(server.accept(Instant::now(), Accept::new()).is_err());
 }
@@ -132,7 +132,7 @@ fn bytes_pipelined_while_the_application_decides_are_bounded() {
 fn responses_refuse_headers_that_would_duplicate_the_framing() {
     let mut server = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    assert!(matches!(server.poll_event(), Some(HandshakeEvent::Request(_))));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
     let response = Response::new(200)
         .with_header("Content-Length", "1000")
         .with_body("short");

@@ -7,8 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use wsflow::frame::{apply_mask, FrameHeader, OpCode};
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, CloseCode, Config, Connection, DeflateConfig, Event, HandshakeEvent,
-    Message, MessageKind, Role, ServerHandshake, Transmit, Utf8Bytes,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, CloseCode, Config, Connection, DeflateConfig, Event, Message,
+    MessageKind, Role, ServerEvent, ServerHandshake, Transmit, Utf8Bytes,
 };
 
 /// Entropy for every client: fixed, so runs are reproducible and the seed corpus can carry
@@ -70,7 +70,7 @@ pub fn connect(client_config: Config, server_config: Config, now: Instant) -> (C
     let mut wire = Wire::default();
     wire.drain(|| client.poll_transmit());
     server.handle_data(now, &wire.bytes);
-    let Some(HandshakeEvent::Request(request)) = server.poll_event() else {
+    let Some(ServerEvent::Request(request)) = server.poll_event() else {
         panic!("the server did not take the client's request")
     };
     assert!(request.is_websocket());
@@ -80,7 +80,7 @@ pub fn connect(client_config: Config, server_config: Config, now: Instant) -> (C
     let mut wire = Wire::default();
     wire.drain(|| server.poll_transmit());
     client.handle_data(now, &wire.bytes);
-    let Some(HandshakeEvent::Accepted(response)) = client.poll_event() else {
+    let Some(ClientEvent::Accepted(response)) = client.poll_event() else {
         panic!("the client did not accept the server's response")
     };
     assert_eq!(response.subprotocol(), Some(SUBPROTOCOL));

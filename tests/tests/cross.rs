@@ -6,7 +6,8 @@
 use std::net::TcpListener;
 use std::thread;
 
-use wsflow::{Accept, CloseCode, Decision, Message, Request, Response};
+use wsflow::{Accept, CloseCode, Message, Request, Response};
+use wsflow_io::Decision;
 
 mod common;
 use common::{blocking_client, deflate_config, smol_client, smol_run, tokio_block_on, tokio_client, tokio_run};

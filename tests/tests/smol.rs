@@ -461,7 +461,7 @@ fn split_halves_carry_10000_messages_each_way_with_pings_answered() {
     run(async {
         let (listener, url) = listen().await;
         let server = serve(listener, |stream| async move {
-            let (sender, mut receiver) = accept(stream).await.unwrap().split();
+            let (mut sender, mut receiver) = accept(stream).await.unwrap().split();
             let writer = smol::spawn(async move {
                 for i in 0..COUNT {
                     sender.send_text(format!("server {i}")).await.unwrap();
@@ -486,7 +486,7 @@ fn split_halves_carry_10000_messages_each_way_with_pings_answered() {
             (messages, pongs)
         });
         let (client, _) = connect(&url).await.unwrap();
-        let (sender, mut receiver) = client.split();
+        let (mut sender, mut receiver) = client.split();
         let reader = smol::spawn(async move {
             let mut pings = 0;
             for i in 0..COUNT {

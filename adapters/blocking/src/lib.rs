@@ -1,6 +1,8 @@
 //! # wsflow-blocking: WebSockets over blocking std I/O
 //!
-//! Drives the sans-IO [`wsflow`] core over any blocking stream implementing [`Transport`]
+//! Drives the sans-IO [`wsflow`] core over any blocking stream implementing [`Transport`],
+//! with the parts every adapter shares from [`wsflow_io`] (the outbox, the accept policy,
+//! the client builder, the errors)
 //! (`TcpStream`, `UnixStream`, rustls streams with the `rustls` feature). One thread per
 //! connection, or two with [`WebSocket::split`]. The core's timers (keepalive, pong, close
 //! and handshake timeouts) run through the socket's read timeout.
@@ -46,18 +48,16 @@ mod transport;
 mod websocket;
 
 pub use wsflow;
-pub use wsflow::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Event, Message, MessageKind, Request,
-    Response, Utf8Bytes,
+pub use wsflow_io;
+pub use wsflow_io::{
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
+    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
 };
 
-pub use client::{connect, ClientBuilder};
+pub use client::{connect, Blocking, ClientBuilder};
 pub use server::{accept, accept_with, Accepted};
 pub use split::{WsReceiver, WsSender};
 #[cfg(feature = "rustls")]
 pub use tls::{tls_accept, TlsServerStream};
 pub use transport::{MaybeTlsStream, Transport};
-pub use websocket::{WebSocket, DEFAULT_HIGH_WATER_MARK};
-
-/// Everything that can go wrong: the core's error over `std::io::Error`.
-pub type Error = wsflow::Error<std::io::Error>;
+pub use websocket::WebSocket;

@@ -1,89 +1,29 @@
-//! The one drive loop, in pieces every state machine shares: [`Outbox`] writes what the
-//! core transmits, [`Inbox`] reads with the core's deadline as the socket timeout and
+//! The one drive loop, in pieces every state machine shares: the shared [`Outbox`] writes
+//! what the core transmits, [`Inbox`] reads with the core's deadline as the socket timeout and
 //! feeds what it read (or the timeout) back.
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
-use wsflow::{SansIo, Transmit};
+use wsflow_io::{Outbox, SansIo};
 
 use crate::transport::Transport;
 use crate::Error;
 
 /// Bytes read at a time. Held for the connection's life: the thread blocks in `read` on it.
 const READ_BUFFER_SIZE: usize = 16 << 10;
-/// Most chunks handed to one `write_vectored`.
-const MAX_SLICES: usize = 64;
 /// A read that gave up at least this close to its timeout timed out (kernels never wake
 /// early); one that gave up sooner hit a non-blocking socket.
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
-/// Outgoing bytes pulled from the core and not yet written, and whether the write side
-/// must be shut down after them.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    chunks: VecDeque<Bytes>,
-    queued: usize,
-    shutdown: bool,
-}
-
-impl Outbox {
-    /// Bytes waiting to be written.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued
+/// Writes everything `outbox` holds to `stream`, then shuts its write side down if the
+/// core asked to. On error (`WouldBlock` on a non-blocking socket) what is left stays queued.
+pub(crate) fn write_outbox(outbox: &mut Outbox, stream: &mut impl Transport) -> io::Result<()> {
+    outbox.write_to(stream)?;
+    if outbox.take_shutdown() {
+        stream.shutdown_write()?;
     }
-
-    /// Whether nothing (not even a shutdown) is waiting.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && !self.shutdown
-    }
-
-    /// Moves everything the core wants to transmit in here.
-    pub(crate) fn pull(&mut self, core: &mut impl SansIo) {
-        while let Some(transmit) = core.poll_transmit() {
-            match transmit {
-                Transmit::Data(bytes) => {
-                    self.queued += bytes.len();
-                    self.chunks.push_back(bytes);
-                }
-                Transmit::Shutdown => self.shutdown = true,
-            }
-        }
-    }
-
-    /// Writes everything, several chunks per system call, then shuts down if asked.
-    /// On error (`WouldBlock` on a non-blocking socket) what is left stays queued.
-    pub(crate) fn write_to(&mut self, stream: &mut impl Transport) -> io::Result<()> {
-        while !self.chunks.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self.chunks.iter().take(MAX_SLICES).map(|c| IoSlice::new(c)).collect();
-            let written = match stream.write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => written,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => 0,
-                Err(error) => return Err(error),
-            };
-            self.consume(written);
-        }
-        stream.flush()?;
-        if std::mem::take(&mut self.shutdown) {
-            stream.shutdown_write()?;
-        }
-        Ok(())
-    }
-
-    fn consume(&mut self, mut written: usize) {
-        self.queued -= written;
-        while let Some(front) = self.chunks.front_mut() {
-            if written < front.len() {
-                front.advance(written);
-                return;
-            }
-            written -= front.len();
-            self.chunks.pop_front();
-        }
-    }
+    Ok(())
 }
 
 /// What one read brought.
@@ -139,7 +79,7 @@ impl Inbox {
             Ok(0) => Ok(Input::Eof),
             Ok(read) => Ok(Input::Data(read)),
             // A reset, a broken pipe, TLS without close_notify: the core decides how that ends.
-            Err(error) if wsflow::is_peer_gone(&error) => Ok(Input::Eof),
+            Err(error) if wsflow_io::is_peer_gone(&error) => Ok(Input::Eof),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(Input::Timer),
             Err(error)
                 if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
@@ -177,11 +117,11 @@ pub(crate) fn drive_handshake<H: SansIo, E>(
     let mut outbox = Outbox::default();
     loop {
         outbox.pull(handshake);
-        outbox.write_to(stream)?;
+        write_outbox(&mut outbox, stream)?;
         if let Some(event) = poll_event(handshake) {
             outbox.pull(handshake);
             // The event says more than a failure to deliver its response would.
-            let _ = outbox.write_to(stream);
+            let _ = write_outbox(&mut outbox, stream);
             return Ok(event);
         }
         let input = inbox.read(stream, handshake.poll_timeout(), None)?;

@@ -3,29 +3,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use wsflow::{Accept, Config, Decision, HandshakeError, HandshakeEvent, Request, ServerHandshake};
+use wsflow::{Accept, Config, HandshakeError, Request, ServerHandshake};
+use wsflow_io::{decide, request_of, Decision, Outbox};
 
-use crate::pump::{drive_handshake, Inbox, Outbox};
+use crate::pump::{drive_handshake, write_outbox, Inbox};
 use crate::transport::Transport;
 use crate::{Error, WebSocket};
 
 /// What [`accept_with`] did with a request.
-#[derive(Debug)]
-// Returned once per connection and destructured at once: boxing would cost an allocation.
-#[allow(clippy::large_enum_variant)]
-pub enum Accepted<S> {
-    /// Upgraded: the connection, and the request it came with.
-    WebSocket(WebSocket<S>, Request),
-    /// Answered with the hook's HTTP response (a rejection, or a page for a plain HTTP
-    /// request); the stream was shut down.
-    Responded(Request),
-}
+pub type Accepted<S> = wsflow_io::Accepted<WebSocket<S>>;
 
 /// Accepts any WebSocket upgrade on `stream` with the default configuration, without a
 /// subprotocol. A plain HTTP request is answered with 426 Upgrade Required.
 ///
 /// # Errors
-/// As [`accept_with`]; [`Error::Handshake`](wsflow::Error::Handshake) for a plain request.
+/// As [`accept_with`]; [`Error::Handshake`] for a plain request.
 pub fn accept<S: Transport>(stream: S) -> Result<WebSocket<S>, Error> {
     match accept_with(stream, Arc::default(), |_| Decision::Accept(Accept::new()))? {
         Accepted::WebSocket(websocket, _) => Ok(websocket),
@@ -51,9 +43,9 @@ pub fn accept<S: Transport>(stream: S) -> Result<WebSocket<S>, Error> {
 /// ```
 ///
 /// # Errors
-/// Transport errors; [`Error::Handshake`](wsflow::Error::Handshake) for a malformed request
+/// Transport errors; [`Error::Handshake`] for a malformed request
 /// (answered with the matching HTTP error), a timeout or an early EOF;
-/// [`Error::Send`](wsflow::Error::Send) when the hook's decision is invalid (e.g. a
+/// [`Error::Send`] when the hook's decision is invalid (e.g. a
 /// subprotocol the client did not offer), after answering 500.
 pub fn accept_with<S: Transport>(
     mut stream: S,
@@ -62,19 +54,16 @@ pub fn accept_with<S: Transport>(
 ) -> Result<Accepted<S>, Error> {
     let mut handshake = ServerHandshake::new(config, Instant::now());
     let mut inbox = Inbox::new();
-    let request = match drive_handshake(&mut handshake, &mut stream, &mut inbox, ServerHandshake::poll_event)? {
-        HandshakeEvent::Request(request) => request,
-        HandshakeEvent::Failed(error) => return Err(Error::Handshake(error)),
-        _ => unreachable!("a server handshake reports only Request or Failed"),
-    };
-    let decided = handshake.decide(Instant::now(), hook(&request));
+    let event = drive_handshake(&mut handshake, &mut stream, &mut inbox, ServerHandshake::poll_event)?;
+    let request = request_of(event)?;
+    let decided = decide(&mut handshake, Instant::now(), &request, hook(&request));
     if let Ok(Some(conn)) = decided {
         return Ok(Accepted::WebSocket(WebSocket::start(stream, conn, inbox)?, request));
     }
     // A response (the hook's, or the core's 500 for a decision it could not carry out).
     let mut outbox = Outbox::default();
     outbox.pull(&mut handshake);
-    outbox.write_to(&mut stream)?;
+    write_outbox(&mut outbox, &mut stream)?;
     decided?;
     Ok(Accepted::Responded(request))
 }

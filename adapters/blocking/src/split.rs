@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use wsflow::Closed;
 
-use crate::pump::{Inbox, Input};
+use crate::pump::{write_outbox, Inbox, Input};
 use crate::transport::Transport;
 use crate::websocket::{receiving_methods, sending_methods, Core, Endpoint, Receiving, Sending};
 use crate::Error;
@@ -55,7 +55,7 @@ impl<S: Transport> Shared<S> {
             }
             let mut batch = std::mem::take(outbox);
             drop(core);
-            if let Err(error) = batch.write_to(&mut *writer) {
+            if let Err(error) = write_outbox(&mut batch, &mut *writer) {
                 self.core().outbox = batch;
                 return Err(error);
             }
@@ -102,9 +102,15 @@ impl<S: Transport> WsSender<S> {
         self.shared.core().buffered_amount()
     }
 
-    /// Sets the high-water mark for non-blocking sends (inherited from the connection).
+    /// The queue size past which a non-blocking send returns `WouldBlock` (inherited from
+    /// the connection).
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water_mark
+    }
+
+    /// Sets the high-water mark for non-blocking sends.
     pub fn set_high_water_mark(&mut self, bytes: usize) {
-        self.high_water_mark = bytes;
+        self.high_water_mark = bytes.max(1);
     }
 }
 

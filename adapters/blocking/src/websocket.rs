@@ -8,13 +8,12 @@ use std::time::Instant;
 
 use wsflow::{Closed, Config, Connection, Event, Message, SendError};
 
-use crate::pump::{Inbox, Input, Outbox};
+use wsflow_io::{Outbox, DEFAULT_HIGH_WATER_MARK};
+
+use crate::pump::{write_outbox, Inbox, Input};
 use crate::split::{WsReceiver, WsSender};
 use crate::transport::Transport;
 use crate::Error;
-
-/// The default high-water mark for non-blocking sends: 1 MiB.
-pub const DEFAULT_HIGH_WATER_MARK: usize = 1 << 20;
 
 /// The connection state both halves share: the core, what was pulled out of it but not
 /// yet written, and how it ended.
@@ -227,6 +226,15 @@ macro_rules! sending_methods {
             crate::websocket::command(self, |conn, _| conn.ping(payload))
         }
 
+        /// Sends a pong (at most 125 bytes): an unsolicited one, or the answer to a ping
+        /// when `Config::auto_pong` is off.
+        ///
+        /// # Errors
+        /// As [`ping`](Self::ping).
+        pub fn pong(&mut self, payload: bytes::Bytes) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.pong(payload))
+        }
+
         /// Starts the closing handshake. Keep receiving until `recv` returns `None` (the
         /// [`Closed`](wsflow::Closed) event comes first) to finish it; the core gives up
         /// after [`Config::close_timeout`](wsflow::Config::close_timeout).
@@ -339,7 +347,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// Sets the high-water mark (default [`DEFAULT_HIGH_WATER_MARK`]).
     pub fn set_high_water_mark(&mut self, bytes: usize) {
-        self.high_water_mark = bytes;
+        self.high_water_mark = bytes.max(1);
     }
 
     /// The connection's configuration.
@@ -384,7 +392,7 @@ impl<S: Transport> Endpoint for WebSocket<S> {
 
     fn write_queued(&mut self) -> Result<(), Error> {
         self.core.outbox.pull(&mut self.core.conn);
-        Ok(self.core.outbox.write_to(&mut self.stream)?)
+        Ok(write_outbox(&mut self.core.outbox, &mut self.stream)?)
     }
 }
 

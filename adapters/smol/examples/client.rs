@@ -12,7 +12,7 @@ fn main() -> Result<(), Error> {
     smol::block_on(async {
         let (socket, _) = wsflow_smol::connect(&url).await?;
         eprintln!("connected to {url}");
-        let (sender, mut receiver) = socket.split();
+        let (mut sender, mut receiver) = socket.split();
         let printer = smol::spawn(async move {
             while let Some(event) = receiver.recv().await? {
                 match event {

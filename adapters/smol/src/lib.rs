@@ -3,14 +3,15 @@
 //! Drives the sans-IO [`wsflow`] engine over `futures_io::AsyncRead + AsyncWrite` streams
 //! with `async-io` timers: it runs on smol, and on any executor when the stream is a
 //! futures-io one (the timers need the `async-io` reactor, which runs on its own thread
-//! when no smol runtime drives it).
+//! when no smol runtime drives it). Everything but that glue ([`SmolIo`], [`Smol`], TCP/TLS
+//! connect) is [`wsflow_io`]'s, shared with `wsflow-tokio`.
 //!
 //! - Client: [`connect`] or [`ClientBuilder`] (TCP, TLS for `wss://` with the `rustls`
-//!   feature, or [`connect_on`](ClientBuilder::connect_on) any stream).
+//!   feature, or [`connect_on`](wsflow_io::ClientBuilder::connect_on) any stream).
 //! - Server: [`accept`] or [`accept_with`] on an accepted stream, with a hook that accepts,
 //!   rejects, or answers plain HTTP requests.
 //! - [`WebSocket`]: `send*` / `recv*` / `close`, a `Stream` and `Sink` of messages, and
-//!   [`split`](WebSocket::split) halves for two tasks.
+//!   [`split`](wsflow_io::WebSocket::split) halves for two tasks.
 //!
 //! Keepalive, pong, close and handshake timeouts come from the core's [`Config`].
 //!
@@ -42,63 +43,64 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod client;
-mod io;
-mod split;
-#[cfg(feature = "rustls")]
-mod tls;
-mod websocket;
+mod stream;
 
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use async_net::TcpStream;
 use futures_io::{AsyncRead, AsyncWrite};
-use wsflow::{HandshakeError, HandshakeEvent, ServerHandshake};
+use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, Runtime, Timer};
 
-pub use client::{connect, ClientBuilder, MaybeTlsStream};
-pub use split::{WsReceiver, WsSender};
-pub use websocket::{WebSocket, DEFAULT_HIGH_WATER_MARK};
+pub use stream::MaybeTlsStream;
 pub use wsflow;
-pub use wsflow::{Accept, CloseCode, Config, Decision, Event, Message, Request, Response};
+pub use wsflow_io;
+pub use wsflow_io::{
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
+    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
+};
 #[cfg(feature = "rustls")]
 pub use {futures_rustls, futures_rustls::rustls};
 
-/// Everything that can go wrong, over `std::io` streams.
-pub type Error = wsflow::Error<std::io::Error>;
+/// A WebSocket connection over a futures-io stream `S`: see [`wsflow_io::WebSocket`].
+pub type WebSocket<S> = wsflow_io::WebSocket<SmolIo<S>>;
+/// The sending half of a [`WebSocket`]: see [`wsflow_io::WsSender`].
+pub type WsSender<S> = wsflow_io::WsSender<SmolIo<S>>;
+/// The receiving half of a [`WebSocket`]: see [`wsflow_io::WsReceiver`].
+pub type WsReceiver<S> = wsflow_io::WsReceiver<SmolIo<S>>;
+/// What [`accept_with`] did with a request.
+pub type Accepted<S> = wsflow_io::Accepted<WebSocket<S>>;
+/// Opens client connections over smol: see [`wsflow_io::ClientBuilder`].
+///
+/// ```no_run
+/// # smol::block_on(async {
+/// let (mut socket, response) = wsflow_smol::ClientBuilder::new("ws://127.0.0.1:9002/chat")
+///     .subprotocol("chat")
+///     .header("Authorization", "Bearer secret")
+///     .connect()
+///     .await?;
+/// assert_eq!(response.subprotocol(), Some("chat"));
+/// socket.send_text("hello").await?;
+/// # Ok::<(), wsflow_smol::Error>(()) });
+/// ```
+pub type ClientBuilder = wsflow_io::ClientBuilder<Smol>;
 
-/// The outcome of [`accept_with`].
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // Returned once and destructured at once: boxing would only cost.
-pub enum Accepted<S> {
-    /// The hook accepted the upgrade.
-    WebSocket(WebSocket<S>, Request),
-    /// The hook answered with an HTTP response, which was sent; the stream was shut down
-    /// for writing and dropped.
-    Responded(Request),
-}
-
-/// Accepts a WebSocket upgrade on `stream` with the default configuration, whatever the
-/// request.
+/// Accepts any WebSocket upgrade on `stream` with [`Config::default`]: see
+/// [`wsflow_io::accept`].
 ///
 /// # Errors
-/// [`Error::Handshake`] when the request is not a valid upgrade (the matching HTTP error
-/// was sent), [`Error::Send`] for a plain HTTP request, [`Error::Transport`] when the stream fails.
-///
-/// Not cancel safe: dropping the future abandons the handshake and the stream.
-pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match accept_with(stream, Arc::default(), |_| Decision::Accept(Accept::new())).await? {
-        Accepted::WebSocket(socket, _request) => Ok(socket),
-        // The core answered a plain HTTP request with 426.
-        Accepted::Responded(_) => Err(HandshakeError::BadHeader("Upgrade: websocket").into()),
-    }
+/// As [`wsflow_io::accept`].
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>, Error> {
+    wsflow_io::accept(SmolIo::new(stream)).await
 }
 
-/// Reads the opening request from `stream` and lets `hook` decide: accept the upgrade
-/// (choosing a subprotocol and extra headers), or answer with an HTTP response (a
-/// rejection, or a page for a plain HTTP request, see [`Request::is_websocket`]).
+/// Reads the opening request from `stream` and lets `hook` decide: see
+/// [`wsflow_io::accept_with`].
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -121,55 +123,142 @@ where
 /// ```
 ///
 /// # Errors
-/// [`Error::Handshake`] when the request is not a valid upgrade or does not arrive within
-/// [`Config::handshake_timeout`] (the matching HTTP error was sent); [`Error::Send`] when
-/// the decision cannot be carried out (e.g. a subprotocol the client did not offer; the
-/// client gets a 500 response); [`Error::Transport`] when the stream fails.
-///
-/// Not cancel safe: dropping the future abandons the handshake and the stream.
-pub async fn accept_with<S>(
-    stream: S,
-    config: Arc<Config>,
-    hook: impl FnOnce(&Request) -> Decision,
-) -> Result<Accepted<S>, Error>
+/// As [`wsflow_io::accept_with`].
+pub async fn accept_with<S, F>(stream: S, config: Arc<Config>, hook: F) -> Result<Accepted<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Decision,
 {
-    // The handshake's state is bigger than the connection it yields: boxed, it does not
-    // set the size of the caller's future (an idle connection's memory) for its whole life.
-    Box::pin(handshake_then_decide(stream, config, hook)).await
+    wsflow_io::accept_with(SmolIo::new(stream), config, hook).await
 }
 
-async fn handshake_then_decide<S>(
-    mut stream: S,
-    config: Arc<Config>,
-    hook: impl FnOnce(&Request) -> Decision,
-) -> Result<Accepted<S>, Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut handshake = ServerHandshake::new(config, Instant::now());
-    let mut io = io::Io::new();
-    let event = io
-        .drive_until(&mut stream, &mut handshake, ServerHandshake::poll_event)
-        .await?;
-    let request = match event {
-        HandshakeEvent::Request(request) => request,
-        HandshakeEvent::Failed(error) => {
-            io.flush(&mut stream, &mut handshake).await?;
-            return Err(Error::Handshake(error));
-        }
-        other => unreachable!("a server handshake reported {other:?}"),
-    };
-    let decided = handshake.decide(Instant::now(), hook(&request));
-    if let Ok(Some(connection)) = decided {
-        return Ok(Accepted::WebSocket(
-            WebSocket::from_parts(stream, connection, io),
-            request,
-        ));
+/// Connects to a `ws://` or `wss://` URL with [`Config::default`]: shorthand for
+/// [`ClientBuilder::new(url).connect()`](wsflow_io::ClientBuilder::connect).
+///
+/// # Errors
+/// As [`ClientBuilder::connect`](wsflow_io::ClientBuilder::connect).
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// The smol (async-io) runtime for [`wsflow_io`]: the system clock, `async_io::Timer`, and
+/// how a client connects.
+#[derive(Clone, Copy, Debug)]
+pub struct Smol;
+
+impl Runtime for Smol {
+    type Timer = SmolTimer;
+
+    fn now() -> Instant {
+        Instant::now()
     }
-    // A response: the hook's, or the core's 500 for a decision it could not carry out.
-    io.flush(&mut stream, &mut handshake).await?;
-    decided?;
-    Ok(Accepted::Responded(request))
+
+    fn timer(deadline: Instant) -> SmolTimer {
+        SmolTimer(async_io::Timer::at(deadline))
+    }
+}
+
+/// An `async_io::Timer` as a [`wsflow_io::Timer`].
+#[derive(Debug)]
+pub struct SmolTimer(async_io::Timer);
+
+impl Timer for SmolTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+impl Connector for Smol {
+    type Connecting = Connecting<SmolIo<MaybeTlsStream>>;
+
+    fn connect(builder: ClientBuilder) -> Self::Connecting {
+        Box::pin(async move {
+            let stream = open(&builder).await?;
+            wsflow_io::connect_on(builder, SmolIo::new(stream)).await
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ConnectOn<S> for Smol {
+    type Connecting = Connecting<SmolIo<S>>;
+
+    fn connect_on(builder: ClientBuilder, stream: S) -> Self::Connecting {
+        Box::pin(wsflow_io::connect_on(builder, SmolIo::new(stream)))
+    }
+}
+
+/// TCP (with `TCP_NODELAY`) to the URL's host and port, TLS for `wss://`.
+async fn open(builder: &ClientBuilder) -> Result<MaybeTlsStream, Error> {
+    let request = builder.request()?;
+    let tcp = TcpStream::connect((request.host_unbracketed(), request.port())).await?;
+    tcp.set_nodelay(true)?;
+    if !request.is_secure() {
+        return Ok(MaybeTlsStream::Plain(tcp));
+    }
+    #[cfg(feature = "rustls")]
+    {
+        let name = wsflow_io::server_name(request.host_unbracketed())?;
+        let connector = futures_rustls::TlsConnector::from(builder.tls_client_config()?);
+        Ok(MaybeTlsStream::Rustls(Box::new(connector.connect(name, tcp).await?)))
+    }
+    #[cfg(not(feature = "rustls"))]
+    Err(ClientBuilder::tls_unsupported("wsflow-smol"))
+}
+
+/// A futures-io `AsyncRead + AsyncWrite` stream as a [`wsflow_io::AsyncStream`]; derefs to it.
+#[derive(Debug)]
+pub struct SmolIo<S>(S);
+
+impl<S> SmolIo<S> {
+    /// Wraps `stream`.
+    pub fn new(stream: S) -> Self {
+        Self(stream)
+    }
+
+    /// The stream.
+    pub fn into_inner(self) -> S {
+        self.0
+    }
+}
+
+impl<S> Deref for SmolIo<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.0
+    }
+}
+
+impl<S> DerefMut for SmolIo<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncStream for SmolIo<S> {
+    type Runtime = Smol;
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
 }

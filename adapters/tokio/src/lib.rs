@@ -3,8 +3,8 @@
 //! Drives the sans-IO [`wsflow`] core over any tokio `AsyncRead + AsyncWrite` stream: TCP,
 //! TLS (feature `rustls`: `wss://` clients through tokio-rustls and the webpki-roots root
 //! store, and [`tokio_rustls`] re-exported for servers), or anything else. All protocol
-//! logic (framing, handshakes, close codes, keepalive, timeouts) lives in the core; this
-//! crate reads, writes and keeps the timer.
+//! logic lives in the core and everything else in [`wsflow_io`]; this crate is the tokio
+//! glue: the stream ([`TokioIo`]), the clock and timer ([`Tokio`]), and TCP/TLS connect.
 //!
 //! ```no_run
 //! use wsflow_tokio::{Event, Message};
@@ -30,12 +30,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Time comes from tokio's clock (`tokio::time::Instant`), so `tokio::time::pause()`
+//! drives every timeout of a connection in tests. The timers need a runtime with the time
+//! driver enabled.
+//!
 //! ## Cancel safety
-//! Every async method keeps its progress in the connection, so dropping its future loses
-//! nothing: [`recv`](WebSocket::recv) and [`recv_message`](WebSocket::recv_message) can be
-//! used in `tokio::select!`; [`flush`](WebSocket::flush) keeps what it wrote; `send` and
-//! its kin queue their frame at the first poll and a later cancel only stops the wait for
-//! backpressure; [`close`](WebSocket::close) queues its close frame once.
+//! As [`wsflow_io::WebSocket`]: every async method keeps its progress in the connection,
+//! so `recv` and `recv_message` can be used in `tokio::select!`.
 //!
 //! ## Memory
 //! A connection holds no read buffer (reads go to one 256 KiB buffer per thread, shared by
@@ -44,18 +45,202 @@
 //! with the task of a plain echo loop (see `bench/`).
 #![forbid(unsafe_code)]
 
-mod handshake;
-mod io;
 mod stream;
-mod websocket;
 
-pub use handshake::{accept, accept_with, connect, Accepted, ClientBuilder};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, Runtime, Timer};
+
 pub use stream::MaybeTlsStream;
 #[cfg(feature = "rustls")]
 pub use tokio_rustls;
-pub use websocket::{WebSocket, WsReceiver, WsSender, DEFAULT_HIGH_WATER_MARK};
 pub use wsflow;
-pub use wsflow::{Accept, CloseCode, Config, Decision, Event, Message, Request, Response};
+pub use wsflow_io;
+pub use wsflow_io::{
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
+    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
+};
 
-/// Everything that can go wrong: the core's error over `std::io::Error`.
-pub type Error = wsflow::Error<std::io::Error>;
+/// A WebSocket connection over a tokio stream `S`: see [`wsflow_io::WebSocket`].
+pub type WebSocket<S> = wsflow_io::WebSocket<TokioIo<S>>;
+/// The sending half of a [`WebSocket`]: see [`wsflow_io::WsSender`].
+pub type WsSender<S> = wsflow_io::WsSender<TokioIo<S>>;
+/// The receiving half of a [`WebSocket`]: see [`wsflow_io::WsReceiver`].
+pub type WsReceiver<S> = wsflow_io::WsReceiver<TokioIo<S>>;
+/// What [`accept_with`] did with a request.
+pub type Accepted<S> = wsflow_io::Accepted<WebSocket<S>>;
+/// Opens client connections over tokio: see [`wsflow_io::ClientBuilder`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wsflow_tokio::Error> {
+/// let (mut websocket, response) = wsflow_tokio::ClientBuilder::new("ws://127.0.0.1:9002/chat")
+///     .subprotocol("chat.v1")
+///     .header("Authorization", "Bearer token")
+///     .connect()
+///     .await?;
+/// assert_eq!(response.subprotocol(), Some("chat.v1"));
+/// websocket.send_text("hello").await?;
+/// # Ok(()) }
+/// ```
+pub type ClientBuilder = wsflow_io::ClientBuilder<Tokio>;
+
+/// Accepts any WebSocket upgrade on `stream` with [`Config::default`]: see
+/// [`wsflow_io::accept`].
+///
+/// # Errors
+/// As [`wsflow_io::accept`].
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>, Error> {
+    wsflow_io::accept(TokioIo::new(stream)).await
+}
+
+/// Reads the request on `stream` and lets `hook` decide: see [`wsflow_io::accept_with`].
+///
+/// # Errors
+/// As [`wsflow_io::accept_with`].
+pub async fn accept_with<S, F>(stream: S, config: Arc<Config>, hook: F) -> Result<Accepted<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Decision,
+{
+    wsflow_io::accept_with(TokioIo::new(stream), config, hook).await
+}
+
+/// Connects to a `ws://` or `wss://` URL with [`Config::default`]: shorthand for
+/// [`ClientBuilder::new(url).connect()`](wsflow_io::ClientBuilder::connect).
+///
+/// # Errors
+/// As [`ClientBuilder::connect`](wsflow_io::ClientBuilder::connect).
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// The tokio runtime for [`wsflow_io`]: tokio's clock and `Sleep`, and how a client connects.
+#[derive(Clone, Copy, Debug)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type Timer = TokioTimer;
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn timer(deadline: Instant) -> TokioTimer {
+        TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
+    }
+}
+
+/// A tokio `Sleep` as a [`wsflow_io::Timer`].
+#[derive(Debug)]
+pub struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+
+impl Timer for TokioTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.as_mut().reset(deadline.into());
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Connector for Tokio {
+    type Connecting = Connecting<TokioIo<MaybeTlsStream>>;
+
+    fn connect(builder: ClientBuilder) -> Self::Connecting {
+        Box::pin(async move {
+            let stream = open(&builder).await?;
+            wsflow_io::connect_on(builder, TokioIo::new(stream)).await
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ConnectOn<S> for Tokio {
+    type Connecting = Connecting<TokioIo<S>>;
+
+    fn connect_on(builder: ClientBuilder, stream: S) -> Self::Connecting {
+        Box::pin(wsflow_io::connect_on(builder, TokioIo::new(stream)))
+    }
+}
+
+/// TCP (with `TCP_NODELAY`) to the URL's host and port, TLS for `wss://`.
+async fn open(builder: &ClientBuilder) -> Result<MaybeTlsStream, Error> {
+    let request = builder.request()?;
+    let tcp = TcpStream::connect((request.host_unbracketed(), request.port())).await?;
+    tcp.set_nodelay(true)?;
+    if !request.is_secure() {
+        return Ok(MaybeTlsStream::Plain(tcp));
+    }
+    #[cfg(feature = "rustls")]
+    {
+        let name = wsflow_io::server_name(request.host_unbracketed())?;
+        let connector = tokio_rustls::TlsConnector::from(builder.tls_client_config()?);
+        Ok(MaybeTlsStream::Rustls(Box::new(connector.connect(name, tcp).await?)))
+    }
+    #[cfg(not(feature = "rustls"))]
+    Err(ClientBuilder::tls_unsupported("wsflow-tokio"))
+}
+
+/// A tokio `AsyncRead + AsyncWrite` stream as a [`wsflow_io::AsyncStream`]; derefs to it.
+#[derive(Debug)]
+pub struct TokioIo<S>(S);
+
+impl<S> TokioIo<S> {
+    /// Wraps `stream`.
+    pub fn new(stream: S) -> Self {
+        Self(stream)
+    }
+
+    /// The stream.
+    pub fn into_inner(self) -> S {
+        self.0
+    }
+}
+
+impl<S> Deref for TokioIo<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.0
+    }
+}
+
+impl<S> DerefMut for TokioIo<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncStream for TokioIo<S> {
+    type Runtime = Tokio;
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut read = ReadBuf::new(buf);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut read))?;
+        Poll::Ready(Ok(read.filled().len()))
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}

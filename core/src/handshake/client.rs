@@ -11,7 +11,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::http::{write_header_line, write_headers, Headers, Response};
 use super::url::{UrlError, WsUrl};
-use super::{accept_key, keep_pipelined, malformed, read_head, HandshakeEvent};
+use super::{accept_key, keep_pipelined, malformed, read_head, ClientEvent};
 use crate::config::Config;
 use crate::connection::deadline;
 use crate::connection::{Connection, Role};
@@ -145,9 +145,9 @@ enum Stage {
 ///
 /// The request is queued at creation: drain [`poll_transmit`](Self::poll_transmit), feed
 /// the server's bytes to [`handle_data`](Self::handle_data), and watch
-/// [`poll_event`](Self::poll_event) for [`HandshakeEvent::Accepted`] (then call
-/// [`into_connection`](Self::into_connection)), [`HandshakeEvent::Rejected`] (a non-101
-/// response with its body) or [`HandshakeEvent::Failed`].
+/// [`poll_event`](Self::poll_event) for [`ClientEvent::Accepted`] (then call
+/// [`into_connection`](Self::into_connection)), [`ClientEvent::Rejected`] (a non-101
+/// response with its body) or [`ClientEvent::Failed`].
 pub struct ClientHandshake {
     config: Arc<Config>,
     masks: Box<ChaCha8Rng>,
@@ -158,7 +158,7 @@ pub struct ClientHandshake {
     deadline: Instant,
     stage: Stage,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<HandshakeEvent>,
+    events: VecDeque<ClientEvent>,
     /// The peer closed the transport after the head: the connection learns it at once.
     eof: bool,
     #[cfg(feature = "deflate")]
@@ -248,7 +248,7 @@ impl ClientHandshake {
         match self.check_switch(&response) {
             Ok(()) => {
                 self.stage = Stage::Accepted;
-                self.events.push_back(HandshakeEvent::Accepted(response));
+                self.events.push_back(ClientEvent::Accepted(response));
             }
             Err(error) => self.fail(error),
         }
@@ -305,11 +305,11 @@ impl ClientHandshake {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<HandshakeEvent> {
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
 
-    /// The open connection, once [`HandshakeEvent::Accepted`] was reported, with any bytes
+    /// The open connection, once [`ClientEvent::Accepted`] was reported, with any bytes
     /// the server sent after its response already processed.
     ///
     /// # Errors
@@ -353,14 +353,14 @@ impl ClientHandshake {
         self.stage = Stage::Finished;
         self.buf = BytesMut::new();
         self.transmits.push_back(Transmit::Shutdown);
-        self.events.push_back(HandshakeEvent::Rejected(response));
+        self.events.push_back(ClientEvent::Rejected(response));
     }
 
     fn fail(&mut self, error: HandshakeError) {
         self.stage = Stage::Finished;
         self.buf = BytesMut::new();
         self.transmits.push_back(Transmit::Shutdown);
-        self.events.push_back(HandshakeEvent::Failed(error));
+        self.events.push_back(ClientEvent::Failed(error));
     }
 
     fn parse_response(&self) -> Result<Response, HandshakeError> {

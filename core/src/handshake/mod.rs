@@ -34,23 +34,53 @@ pub fn accept_key(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha1.digest().bytes())
 }
 
-/// Something that happened during an opening handshake.
+/// Something that happened during the server side of an opening handshake. Exhaustive (not
+/// `#[non_exhaustive]`): a `match` on it needs no wildcard arm.
+///
+/// ```
+/// use std::{sync::Arc, time::Instant};
+/// use wsflow::{Config, ServerEvent, ServerHandshake};
+///
+/// let mut server = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
+/// server.handle_data(Instant::now(), b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n");
+/// let Some(ServerEvent::Request(request)) = server.poll_event() else { panic!() };
+/// assert!(!request.is_websocket());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HandshakeEvent {
-    /// Server: a complete request arrived. Inspect it, then call
-    /// [`ServerHandshake::accept`] or [`ServerHandshake::respond`] (also for a plain HTTP
-    /// request, see [`Request::is_websocket`]).
+pub enum ServerEvent {
+    /// A complete request arrived. Inspect it, then call [`ServerHandshake::accept`] or
+    /// [`ServerHandshake::respond`] (also for a plain HTTP request, see
+    /// [`Request::is_websocket`]).
     Request(Request),
-    /// Client: the server switched protocols and the response checked out. Call
+    /// The handshake failed. The matching HTTP error response is queued, then
+    /// [`Transmit::Shutdown`](crate::Transmit::Shutdown): drain `poll_transmit`, then drop
+    /// the transport.
+    Failed(HandshakeError),
+}
+
+/// Something that happened during the client side of an opening handshake. Exhaustive (not
+/// `#[non_exhaustive]`): a `match` on it needs no wildcard arm.
+///
+/// ```
+/// use std::{sync::Arc, time::Instant};
+/// use wsflow::{ClientEvent, ClientHandshake, ClientRequest, Config};
+///
+/// let request = ClientRequest::new("ws://example.com/chat").unwrap();
+/// let mut client = ClientHandshake::new(&request, Arc::new(Config::default()), Instant::now(), [7; 32]).unwrap();
+/// client.handle_data(Instant::now(), b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+/// let Some(ClientEvent::Rejected(response)) = client.poll_event() else { panic!() };
+/// assert_eq!((response.status(), &response.body()[..]), (403, &b"no"[..]));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The server switched protocols and the response checked out. Call
     /// [`ClientHandshake::into_connection`].
     Accepted(Response),
-    /// Client: the server answered with another status (e.g. 401, 403), body included.
-    /// The transport is shut down after it.
+    /// The server answered with another status (e.g. 401, 403), body included. The
+    /// transport is shut down after it.
     Rejected(Response),
-    /// The handshake failed. A server has queued the matching HTTP error response; both
-    /// roles queue [`Transmit::Shutdown`](crate::Transmit::Shutdown): drain
-    /// `poll_transmit`, then drop the transport.
+    /// The handshake failed. [`Transmit::Shutdown`](crate::Transmit::Shutdown) is queued:
+    /// drain `poll_transmit`, then drop the transport.
     Failed(HandshakeError),
 }
 

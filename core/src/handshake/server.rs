@@ -8,7 +8,7 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
 use super::http::{write_header_line, write_headers, Headers, Request, Response};
-use super::{accept_key, keep_pipelined, malformed, read_head, HandshakeEvent};
+use super::{accept_key, keep_pipelined, malformed, read_head, ServerEvent};
 use crate::config::Config;
 use crate::connection::deadline;
 use crate::connection::{Connection, Role};
@@ -70,11 +70,11 @@ enum Stage {
 /// The server side of the opening handshake, sans-IO.
 ///
 /// Feed bytes with [`handle_data`](Self::handle_data); when
-/// [`poll_event`](Self::poll_event) yields [`HandshakeEvent::Request`], call
+/// [`poll_event`](Self::poll_event) yields [`ServerEvent::Request`], call
 /// [`accept`](Self::accept) (which returns the [`Connection`], with the 101 response queued
 /// first and any pipelined bytes already fed in) or [`respond`](Self::respond). A malformed
 /// request is answered with the right HTTP error (400, 405, 426, 431) automatically and
-/// reported as [`HandshakeEvent::Failed`]. Drain [`poll_transmit`](Self::poll_transmit)
+/// reported as [`ServerEvent::Failed`]. Drain [`poll_transmit`](Self::poll_transmit)
 /// after every call.
 #[derive(Debug)]
 pub struct ServerHandshake {
@@ -84,7 +84,7 @@ pub struct ServerHandshake {
     deadline: Instant,
     stage: Stage,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<HandshakeEvent>,
+    events: VecDeque<ServerEvent>,
     /// The peer closed the transport after the head: the connection learns it at once.
     eof: bool,
 }
@@ -131,7 +131,7 @@ impl ServerHandshake {
                     offered,
                     extensions,
                 };
-                self.events.push_back(HandshakeEvent::Request(request));
+                self.events.push_back(ServerEvent::Request(request));
             }
             Err(error) => self.fail(error),
         }
@@ -144,7 +144,7 @@ impl ServerHandshake {
                 self.stage = Stage::Finished;
                 self.transmits.push_back(Transmit::Shutdown);
                 self.events
-                    .push_back(HandshakeEvent::Failed(HandshakeError::UnexpectedEof));
+                    .push_back(ServerEvent::Failed(HandshakeError::UnexpectedEof));
             }
             // Passed on to the connection when the request is accepted.
             Stage::Deciding { .. } => self.eof = true,
@@ -173,7 +173,7 @@ impl ServerHandshake {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<HandshakeEvent> {
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
     }
 
@@ -251,11 +251,6 @@ impl ServerHandshake {
         Ok(())
     }
 
-    /// Whether a plain HTTP (non-upgrade) request is waiting for a decision.
-    pub(crate) fn pending_request_is_plain_http(&self) -> bool {
-        matches!(self.stage, Stage::Deciding { key: None, .. })
-    }
-
     fn finish_with(&mut self, response: Bytes) {
         self.stage = Stage::Finished;
         self.buf = BytesMut::new();
@@ -276,7 +271,7 @@ impl ServerHandshake {
             .to_bytes_closing()
             .unwrap_or_default();
         self.finish_with(bytes);
-        self.events.push_back(HandshakeEvent::Failed(error));
+        self.events.push_back(ServerEvent::Failed(error));
     }
 
     /// Parses the head and checks the upgrade (§4.2.1). Returns the request and, for a

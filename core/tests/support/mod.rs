@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wsflow::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, Config, Connection, Event, HandshakeEvent, ServerHandshake, Transmit,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, Config, Connection, Event, ServerEvent, ServerHandshake,
+    Transmit,
 };
 
 /// Encodes one frame; `mask` makes it a client frame.
@@ -153,14 +154,14 @@ impl Pair {
         while let Some(Transmit::Data(bytes)) = client.poll_transmit() {
             server.handle_data(now, &bytes);
         }
-        let Some(HandshakeEvent::Request(_)) = server.poll_event() else {
+        let Some(ServerEvent::Request(_)) = server.poll_event() else {
             panic!("no request")
         };
         let mut server = server.accept(now, Accept::new()).unwrap();
         while let Some(Transmit::Data(bytes)) = server.poll_transmit() {
             client.handle_data(now, &bytes);
         }
-        let Some(HandshakeEvent::Accepted(_)) = client.poll_event() else {
+        let Some(ClientEvent::Accepted(_)) = client.poll_event() else {
             panic!("not accepted")
         };
         let client = client.into_connection(now).unwrap();

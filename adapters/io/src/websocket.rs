@@ -1,6 +1,8 @@
-//! [`WebSocket`], its halves [`WsSender`] and [`WsReceiver`], and their `Stream`/`Sink` impls.
+//! [`WebSocket`], its halves [`WsSender`] and [`WsReceiver`], and their `Stream`/`Sink` impls:
+//! one async connection for every runtime.
 
 use std::future::poll_fn;
+use std::ops::DerefMut;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
@@ -9,21 +11,23 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite};
 use wsflow::{CloseCode, Closed, Config, Connection, Event, Message, MessageKind, SendError, State, Utf8Bytes};
 
-use crate::io::{Io, Role};
+use crate::driver::{Io, Task};
+use crate::runtime::AsyncStream;
 use crate::Error;
 
-/// Default for [`WebSocket::set_high_water_mark`]: sending waits while more than this many
-/// bytes are queued (1 MiB).
+/// Default high-water mark: sending waits while more than this many bytes are queued (1 MiB).
 pub const DEFAULT_HIGH_WATER_MARK: usize = 1 << 20;
 
 /// The connection and its transport: what [`WebSocket`] owns and its halves share.
 #[derive(Debug)]
-pub(crate) struct Inner<S> {
+struct Inner<S: AsyncStream> {
     io: Io<S>,
     conn: Connection,
+    /// [`Event::Closed`] came from the core while its last bytes (a close frame, the
+    /// shutdown) were still to be written: handed over once they are, or at the deadline.
+    closing: Option<(Box<Closed>, Instant)>,
     /// Set when [`Event::Closed`] has been handed to the application.
     closed: Option<Box<Closed>>,
     high_water_mark: usize,
@@ -32,22 +36,35 @@ pub(crate) struct Inner<S> {
     batch_sends: bool,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+impl<S: AsyncStream> Inner<S> {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
         if self.closed.is_some() {
             return Poll::Ready(Ok(None));
         }
-        let event = ready!(self.io.poll_event(
-            &mut self.conn,
-            Role::Receiver,
-            cx,
-            Connection::poll_event,
-            Connection::next_event_is_data
-        ))?;
-        if let Event::Closed(closed) = &event {
-            self.closed = Some(closed.clone());
+        if self.closing.is_none() {
+            let event = ready!(self.io.poll_event(
+                &mut self.conn,
+                Task::Receiver,
+                cx,
+                Connection::poll_event,
+                Connection::next_event_is_data
+            ))?;
+            let Event::Closed(closed) = event else {
+                return Poll::Ready(Ok(Some(event)));
+            };
+            let deadline = Io::<S>::now() + self.conn.config().get_close_timeout();
+            self.closing = Some((closed, deadline));
         }
-        Poll::Ready(Ok(Some(event)))
+        // The end: the transport may be dropped once the last bytes are written, but a
+        // peer that stopped reading holds it no longer than the close timeout.
+        if let Some((_, deadline)) = &self.closing {
+            ready!(self.io.poll_linger(&mut self.conn, Task::Receiver, cx, *deadline));
+        }
+        let Some((closed, _)) = self.closing.take() else {
+            return Poll::Ready(Ok(None));
+        };
+        self.closed = Some(closed.clone());
+        Poll::Ready(Ok(Some(Event::Closed(closed))))
     }
 
     fn poll_recv_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
@@ -69,12 +86,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let finished = |conn: &Connection| conn.state() == State::Closed;
         let drained = self
             .io
-            .poll_drain(&mut self.conn, Role::Sender, cx, high_water_mark, finished);
+            .poll_drain(&mut self.conn, Task::Sender, cx, high_water_mark, finished);
         drained.map_err(Error::from)
     }
 
-    fn poll_below_high_water_mark(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// After a send: writes now, unless the write may wait for the end of the read's
+    /// events (not split, within the mark); then waits while over the mark.
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.batch_sends && self.conn.write_may_wait(self.io.unwritten(), self.high_water_mark) {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_drain(cx, self.high_water_mark)
+    }
+
+    /// `Sink::poll_ready`: ready while within the mark, without writing, so that messages
+    /// fed one after another go out together at the flush; over it, writes down to it.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.buffered_amount() <= self.high_water_mark {
             return Poll::Ready(Ok(()));
         }
         self.poll_drain(cx, self.high_water_mark)
@@ -82,7 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.can_send() {
-            self.conn.close(Instant::now(), CloseCode::NORMAL, "")?;
+            self.conn.close(Io::<S>::now(), CloseCode::NORMAL, "")?;
         }
         self.poll_drain(cx, 0)
     }
@@ -92,7 +120,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 }
 
-/// A WebSocket connection over a tokio stream `S` (a `TcpStream`, a TLS stream, ...).
+/// A WebSocket connection over an async stream `S` of some runtime (with `wsflow-tokio`:
+/// a tokio `TcpStream`, a TLS stream, ...; with `wsflow-smol`: any futures-io stream).
 ///
 /// Incoming data, pings and timers are handled while [`recv`](Self::recv) (or the
 /// `Stream` impl) is polled, so keep a task reading: it also writes the automatic pongs and
@@ -109,18 +138,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 /// [`recv_message`](Self::recv_message)) and `Sink<Message>` (`feed` several messages and
 /// `flush` to write them in one vectored write; `close` sends a 1000 close frame).
 ///
-/// The timers need a tokio runtime with the time driver enabled.
+/// The end of a connection: when the core reports [`Event::Closed`], `recv` first writes
+/// what is left (the close echo, the shutdown), for at most [`Config::close_timeout`], and
+/// then returns it; the stream may be dropped from then on.
+///
+/// ## Cancel safety
+/// Every async method keeps its progress in the connection, so dropping its future loses
+/// nothing: [`recv`](Self::recv) and [`recv_message`](Self::recv_message) can be used in
+/// `select!`; [`flush`](Self::flush) keeps what it wrote; `send` and its kin queue their
+/// frame at the first poll and a later cancel only stops the wait for backpressure;
+/// [`close`](Self::close) queues its close frame once.
 #[derive(Debug)]
-pub struct WebSocket<S> {
+pub struct WebSocket<S: AsyncStream> {
     inner: Inner<S>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+impl<S: AsyncStream> WebSocket<S> {
+    /// A connection over `stream`, driving `conn` (from a handshake, or a bare
+    /// [`Connection`] for a stream upgraded elsewhere). What `conn` has queued (the `101`
+    /// response after `accept`) is written at the first send, flush or receive.
     pub(crate) fn new(io: Io<S>, conn: Connection) -> Self {
         Self {
             inner: Inner {
                 io,
                 conn,
+                closing: None,
                 closed: None,
                 high_water_mark: DEFAULT_HIGH_WATER_MARK,
                 batch_sends: true,
@@ -128,8 +170,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// Adopts a stream that was upgraded elsewhere (by an HTTP server that answered the
+    /// upgrade itself) with the [`Connection`] negotiated for it. `read_past_head` is what
+    /// the server read after the request head (hyper's `Parts::read_buf`): the connection
+    /// gets it first, before anything read from `stream`.
+    pub fn from_upgraded(stream: S, mut conn: Connection, read_past_head: &[u8]) -> Self {
+        if !read_past_head.is_empty() {
+            conn.handle_data(Io::<S>::now(), read_past_head);
+        }
+        Self::new(Io::new(stream), conn)
+    }
+
     fn with_inner<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
         f(&mut self.inner)
+    }
+
+    fn read_inner<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
+        f(&self.inner)
     }
 
     /// How the connection ended, once [`recv`](Self::recv) has returned [`Event::Closed`].
@@ -137,36 +194,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.inner.closed.as_deref()
     }
 
-    /// The underlying stream.
-    pub fn get_ref(&self) -> &S {
+    /// The underlying stream (the runtime's own, inside the shim's wrapper).
+    pub fn get_ref(&self) -> &S::Target
+    where
+        S: DerefMut,
+    {
         &self.inner.io.stream
     }
 
     /// The underlying stream, e.g. to set socket options. Reading or writing it directly
     /// corrupts the connection.
-    pub fn get_mut(&mut self) -> &mut S {
+    pub fn get_mut(&mut self) -> &mut S::Target
+    where
+        S: DerefMut,
+    {
         &mut self.inner.io.stream
     }
 
     /// The configuration.
     pub fn config(&self) -> &Arc<Config> {
         self.inner.conn.config()
-    }
-
-    /// Bytes queued to send and not yet written to the stream.
-    pub fn buffered_amount(&self) -> usize {
-        self.inner.buffered_amount()
-    }
-
-    /// The high-water mark for sending (default [`DEFAULT_HIGH_WATER_MARK`]).
-    pub fn high_water_mark(&self) -> usize {
-        self.inner.high_water_mark
-    }
-
-    /// Sets how many queued bytes make sending wait (at least 1). The halves of a
-    /// [`split`](Self::split) keep it.
-    pub fn set_high_water_mark(&mut self, bytes: usize) {
-        self.inner.high_water_mark = bytes.max(1);
     }
 
     /// Splits the connection into a sending and a receiving half, for two tasks. They share
@@ -183,21 +230,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
 /// The sending half of a [`WebSocket`], from [`WebSocket::split`]. Implements `Sink<Message>`.
 #[derive(Debug)]
-pub struct WsSender<S> {
+pub struct WsSender<S: AsyncStream> {
     shared: Arc<Mutex<Inner<S>>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsSender<S> {
+impl<S: AsyncStream> WsSender<S> {
     fn with_inner<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
         f(&mut self.shared.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Bytes queued to send and not yet written to the stream.
-    pub fn buffered_amount(&self) -> usize {
-        self.shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .buffered_amount()
+    fn read_inner<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
+        f(&self.shared.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -205,38 +248,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSender<S> {
 /// `Stream<Item = Result<Message, Error>>`. Keep polling it: it answers pings, echoes the
 /// close frame and runs the timers.
 #[derive(Debug)]
-pub struct WsReceiver<S> {
+pub struct WsReceiver<S: AsyncStream> {
     shared: Arc<Mutex<Inner<S>>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsReceiver<S> {
+impl<S: AsyncStream> WsReceiver<S> {
     fn with_inner<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
         f(&mut self.shared.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    fn read_inner<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
+        f(&self.shared.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// How the connection ended, once [`recv`](Self::recv) has returned [`Event::Closed`].
     pub fn closed(&self) -> Option<Closed> {
-        self.shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .closed
-            .as_deref()
-            .cloned()
+        self.read_inner(|inner| inner.closed.as_deref().cloned())
     }
 }
 
 /// The sending methods of [`WebSocket`] and [`WsSender`].
 macro_rules! sending_methods {
     ($ty:ident) => {
-        impl<S: AsyncRead + AsyncWrite + Unpin> $ty<S> {
+        impl<S: AsyncStream> $ty<S> {
             /// Queues a command's frames, then writes until at most the high-water mark
             /// is queued.
             async fn queue(
                 &mut self,
-                command: impl FnOnce(&mut Connection) -> Result<(), SendError>,
+                command: impl FnOnce(&mut Connection, Instant) -> Result<(), SendError>,
             ) -> Result<(), Error> {
-                self.with_inner(|inner| command(&mut inner.conn))?;
-                poll_fn(|cx| self.with_inner(|inner| inner.poll_below_high_water_mark(cx))).await
+                self.with_inner(|inner| command(&mut inner.conn, Io::<S>::now()))?;
+                poll_fn(|cx| self.with_inner(|inner| inner.poll_sent(cx))).await
             }
 
             /// Sends a message: queues it, writes, and waits while more than the
@@ -251,7 +293,7 @@ macro_rules! sending_methods {
             /// [`Error::Send`] after a close frame was sent or while a fragmented message
             /// is being sent; [`Error::Transport`] if the stream fails.
             pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-                self.queue(|conn| conn.send(message)).await
+                self.queue(|conn, _| conn.send(message)).await
             }
 
             /// Sends a message without compressing it even when permessage-deflate was
@@ -261,7 +303,7 @@ macro_rules! sending_methods {
             /// # Errors
             /// As [`send`](Self::send).
             pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
-                self.queue(|conn| conn.send_uncompressed(message)).await
+                self.queue(|conn, _| conn.send_uncompressed(message)).await
             }
 
             /// Sends a text message, as [`send`](Self::send).
@@ -281,13 +323,13 @@ macro_rules! sending_methods {
             }
 
             /// Sends a text message copied from `text` (see
-            /// [`Connection::send_text_copied`](wsflow::Connection::send_text_copied): no
-            /// allocation for a small one), as [`send`](Self::send).
+            /// [`Connection::send_text_copied`]: no allocation for a small one), as
+            /// [`send`](Self::send).
             ///
             /// # Errors
             /// As [`send`](Self::send).
             pub async fn send_text_copied(&mut self, text: &str) -> Result<(), Error> {
-                self.queue(|conn| conn.send_text_copied(text)).await
+                self.queue(|conn, _| conn.send_text_copied(text)).await
             }
 
             /// Sends a binary message copied from `data`, as
@@ -296,7 +338,7 @@ macro_rules! sending_methods {
             /// # Errors
             /// As [`send`](Self::send).
             pub async fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), Error> {
-                self.queue(|conn| conn.send_binary_copied(data)).await
+                self.queue(|conn, _| conn.send_binary_copied(data)).await
             }
 
             /// Sends one fragment of a message (`fin` ends it), as [`send`](Self::send).
@@ -305,15 +347,16 @@ macro_rules! sending_methods {
             /// As [`send`](Self::send), and [`Error::Send`] for a text fragment that
             /// cannot be part of valid UTF-8.
             pub async fn send_fragment(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), Error> {
-                self.queue(|conn| conn.send_fragment(kind, data, fin)).await
+                self.queue(|conn, _| conn.send_fragment(kind, data, fin)).await
             }
 
-            /// Sends a ping (at most 125 bytes), as [`send`](Self::send).
+            /// Sends a ping (at most 125 bytes), as [`send`](Self::send). Its pong comes
+            /// back as [`Event::Pong`] from `recv`.
             ///
             /// # Errors
             /// As [`send`](Self::send), and [`Error::Send`] for a payload over 125 bytes.
             pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-                self.queue(|conn| conn.ping(payload)).await
+                self.queue(|conn, _| conn.ping(payload)).await
             }
 
             /// Sends a pong (at most 125 bytes): an unsolicited one, or the answer to a
@@ -322,7 +365,7 @@ macro_rules! sending_methods {
             /// # Errors
             /// As [`ping`](Self::ping).
             pub async fn pong(&mut self, payload: Bytes) -> Result<(), Error> {
-                self.queue(|conn| conn.pong(payload)).await
+                self.queue(|conn, _| conn.pong(payload)).await
             }
 
             /// Starts the closing handshake: sends a close frame with `code` and `reason`
@@ -334,7 +377,7 @@ macro_rules! sending_methods {
             /// [`Error::Send`] if a close frame was already sent or for a code or reason
             /// that may not be sent; [`Error::Transport`] if the stream fails.
             pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-                self.with_inner(|inner| inner.conn.close(Instant::now(), code, reason))?;
+                self.with_inner(|inner| inner.conn.close(Io::<S>::now(), code, reason))?;
                 self.flush().await
             }
 
@@ -348,14 +391,29 @@ macro_rules! sending_methods {
             pub async fn flush(&mut self) -> Result<(), Error> {
                 poll_fn(|cx| self.with_inner(|inner| inner.poll_drain(cx, 0))).await
             }
+
+            /// Bytes queued to send and not yet written to the stream.
+            pub fn buffered_amount(&self) -> usize {
+                self.read_inner(Inner::buffered_amount)
+            }
+
+            /// The high-water mark for sending (default [`DEFAULT_HIGH_WATER_MARK`]).
+            pub fn high_water_mark(&self) -> usize {
+                self.read_inner(|inner| inner.high_water_mark)
+            }
+
+            /// Sets how many queued bytes make sending wait (at least 1). The halves of a
+            /// [`split`](WebSocket::split) share it.
+            pub fn set_high_water_mark(&mut self, bytes: usize) {
+                self.with_inner(|inner| inner.high_water_mark = bytes.max(1));
+            }
         }
 
-        impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for $ty<S> {
+        impl<S: AsyncStream> Sink<Message> for $ty<S> {
             type Error = Error;
 
             fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-                self.get_mut()
-                    .with_inner(|inner| inner.poll_below_high_water_mark(cx))
+                self.get_mut().with_inner(|inner| inner.poll_ready(cx))
             }
 
             fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
@@ -378,7 +436,7 @@ macro_rules! sending_methods {
 /// The receiving methods of [`WebSocket`] and [`WsReceiver`].
 macro_rules! receiving_methods {
     ($ty:ident) => {
-        impl<S: AsyncRead + AsyncWrite + Unpin> $ty<S> {
+        impl<S: AsyncStream> $ty<S> {
             /// The next event: messages (or fragments with [`Config::streaming`]), pings,
             /// pongs, the peer's close frame, and last [`Event::Closed`]; then `None`.
             /// Writes the automatic pongs and close echoes and runs the timers meanwhile.
@@ -387,7 +445,8 @@ macro_rules! receiving_methods {
             ///
             /// # Errors
             /// [`Error::Transport`] if the stream fails; the next call then returns
-            /// [`Event::Closed`].
+            /// [`Event::Closed`]. A peer that resets or aborts the connection is no error:
+            /// it ends like EOF, and `Closed` tells whether cleanly.
             pub async fn recv(&mut self) -> Result<Option<Event>, Error> {
                 poll_fn(|cx| self.with_inner(|inner| inner.poll_recv(cx))).await
             }
@@ -403,7 +462,7 @@ macro_rules! receiving_methods {
             }
         }
 
-        impl<S: AsyncRead + AsyncWrite + Unpin> Stream for $ty<S> {
+        impl<S: AsyncStream> Stream for $ty<S> {
             type Item = Result<Message, Error>;
 
             fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

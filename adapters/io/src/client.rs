@@ -1,0 +1,210 @@
+//! The client side, written once: [`ClientBuilder`] (URL, configuration, subprotocols,
+//! headers, origin, TLS configuration) and the handshake outcome.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wsflow::{ClientEvent, ClientHandshake, ClientRequest, Config, Response, UrlError};
+
+use crate::Error;
+
+/// How an adapter opens a connection for [`ClientBuilder::connect`]: TCP to the URL's host
+/// and port (with `TCP_NODELAY`), TLS for `wss://`, then the upgrade. Implemented by each
+/// adapter's runtime marker (`wsflow_tokio::Tokio`, `wsflow_smol::Smol`,
+/// `wsflow_blocking::Blocking`).
+pub trait Connector: Sized {
+    /// What `connect` returns: a future for an async adapter, the result for the blocking one.
+    type Connecting;
+
+    /// Opens the connection `builder` describes.
+    fn connect(builder: ClientBuilder<Self>) -> Self::Connecting;
+}
+
+/// How an adapter performs the upgrade over a stream `S` the caller opened, for
+/// [`ClientBuilder::connect_on`].
+pub trait ConnectOn<S>: Sized {
+    /// What `connect_on` returns: a future for an async adapter, the result for the
+    /// blocking one.
+    type Connecting;
+
+    /// Performs the upgrade `builder` describes over `stream`.
+    fn connect_on(builder: ClientBuilder<Self>, stream: S) -> Self::Connecting;
+}
+
+/// Opens client connections: the URL, the optional parts of the upgrade request, the
+/// configuration and (feature `rustls`) the TLS configuration. `R` is the adapter (each
+/// has `type ClientBuilder = wsflow_io::ClientBuilder<Runtime>`), which carries out
+/// [`connect`](Self::connect) and [`connect_on`](Self::connect_on) its own way.
+///
+/// ```
+/// # struct Adapter;
+/// let builder = wsflow_io::ClientBuilder::<Adapter>::new("ws://127.0.0.1:9002/chat")
+///     .subprotocol("chat.v1")
+///     .header("Authorization", "Bearer token")
+///     .origin("https://example.com");
+/// assert_eq!(builder.request().unwrap().port(), 9002);
+/// ```
+#[must_use]
+pub struct ClientBuilder<R> {
+    request: Result<ClientRequest, UrlError>,
+    config: Arc<Config>,
+    #[cfg(feature = "rustls")]
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+    adapter: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for ClientBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("request", &self.request)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> Clone for ClientBuilder<R> {
+    fn clone(&self) -> Self {
+        Self {
+            request: self.request.clone(),
+            config: self.config.clone(),
+            #[cfg(feature = "rustls")]
+            tls_config: self.tls_config.clone(),
+            adapter: PhantomData,
+        }
+    }
+}
+
+impl<R> ClientBuilder<R> {
+    /// A builder for `url` (`ws://` or `wss://`; a bad URL is reported by `connect`).
+    pub fn new(url: &str) -> Self {
+        Self {
+            request: ClientRequest::new(url),
+            config: Arc::new(Config::default()),
+            #[cfg(feature = "rustls")]
+            tls_config: None,
+            adapter: PhantomData,
+        }
+    }
+
+    fn map_request(mut self, f: impl FnOnce(ClientRequest) -> ClientRequest) -> Self {
+        self.request = self.request.map(f);
+        self
+    }
+
+    /// The connection's configuration (a `Config` or an `Arc<Config>`).
+    pub fn config(mut self, config: impl Into<Arc<Config>>) -> Self {
+        self.config = config.into();
+        self
+    }
+
+    /// Offers a subprotocol (call again for more, in order of preference).
+    pub fn subprotocol(self, name: impl Into<String>) -> Self {
+        self.map_request(|request| request.subprotocol(name))
+    }
+
+    /// Adds a header to the upgrade request (e.g. `Authorization`).
+    pub fn header(self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.map_request(|request| request.header(name, value))
+    }
+
+    /// Sends an `Origin` header.
+    pub fn origin(self, origin: impl Into<String>) -> Self {
+        self.map_request(|request| request.origin(origin))
+    }
+
+    /// The TLS configuration for `wss://` (default: [`default_tls_config`](crate::default_tls_config)).
+    #[cfg(feature = "rustls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls_config = Some(config);
+        self
+    }
+
+    /// The configuration set with [`config`](Self::config).
+    pub fn get_config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The request to send.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a bad URL.
+    pub fn request(&self) -> Result<&ClientRequest, Error> {
+        self.request.as_ref().map_err(|error| Error::Url(error.clone()))
+    }
+
+    /// The TLS configuration for `wss://`: the one set, or the default.
+    ///
+    /// # Errors
+    /// When the default cannot be built.
+    #[cfg(feature = "rustls")]
+    pub fn tls_client_config(&self) -> io::Result<Arc<rustls::ClientConfig>> {
+        match &self.tls_config {
+            Some(config) => Ok(config.clone()),
+            None => crate::tls::default_tls_config(),
+        }
+    }
+
+    /// The error for a `wss://` URL when the adapter was built without TLS.
+    pub fn tls_unsupported(adapter: &str) -> Error {
+        Error::Transport(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("wss:// needs the `rustls` feature of {adapter}"),
+        ))
+    }
+
+    /// Starts the opening handshake at `now`, with fresh entropy from the OS for the key
+    /// and the masks.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a bad URL, [`Error::Send`] for an invalid header,
+    /// [`Error::Transport`] when the OS has no randomness to give.
+    pub fn handshake(self, now: Instant) -> Result<ClientHandshake, Error> {
+        let request = self.request?;
+        let mut entropy = [0; 32];
+        getrandom::fill(&mut entropy).map_err(io::Error::from)?;
+        Ok(ClientHandshake::new(&request, self.config, now, entropy)?)
+    }
+
+    /// Opens TCP (with `TCP_NODELAY`) to the URL's host and port, TLS for `wss://`, and
+    /// performs the upgrade. Returns the connection and the server's response.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a bad URL; [`Error::Transport`] if TCP or TLS fails (or for
+    /// `wss://` without the adapter's `rustls` feature); [`Error::Rejected`] when the
+    /// server answers with another status (status, headers and body included);
+    /// [`Error::Handshake`] for an invalid response or a timeout.
+    pub fn connect(self) -> R::Connecting
+    where
+        R: Connector,
+    {
+        R::connect(self)
+    }
+
+    /// Performs the upgrade over a stream the caller opened (TLS or not, any transport).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), without the TCP and TLS part.
+    pub fn connect_on<S>(self, stream: S) -> R::Connecting
+    where
+        R: ConnectOn<S>,
+    {
+        R::connect_on(self, stream)
+    }
+}
+
+/// The server's response when the upgrade was accepted, or the failure as an [`Error`]
+/// (the core has queued the shutdown: write it, then return the error).
+///
+/// # Errors
+/// [`Error::Rejected`] for another status, [`Error::Handshake`] for an invalid response
+/// or a timeout.
+pub fn response_of(event: ClientEvent) -> Result<Response, Error> {
+    match event {
+        ClientEvent::Accepted(response) => Ok(response),
+        ClientEvent::Rejected(response) => Err(Error::Rejected(Box::new(response))),
+        ClientEvent::Failed(error) => Err(Error::Handshake(error)),
+    }
+}

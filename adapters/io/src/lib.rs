@@ -1,0 +1,55 @@
+//! # wsflow-io: everything between the wsflow core and a runtime, written once
+//!
+//! The sans-IO [`wsflow`] core speaks the protocol; this crate drives it over real
+//! transports, for every adapter:
+//!
+//! - [`WebSocket`] (and its halves [`WsSender`], [`WsReceiver`]): the one async connection,
+//!   over any [`AsyncStream`] of any [`Runtime`]. `wsflow-tokio` and `wsflow-smol` are
+//!   shims that implement those two traits for their runtime and re-export the rest.
+//! - [`accept`], [`accept_with`] and [`Decision`]: the accept policy (plain HTTP, `426`,
+//!   `500` for a decision that cannot be carried out); [`decide`] for the blocking adapter.
+//! - [`ClientBuilder`]: the URL, configuration, subprotocols, headers, origin and TLS
+//!   configuration, with `connect` and `connect_on` carried out by each adapter.
+//! - [`Outbox`]: queued `Bytes`, gathered into vectored writes, partial writes, flush and
+//!   shutdown; the blocking adapter writes through it too.
+//! - [`Error`] and [`is_peer_gone`]; with feature `rustls`, [`default_tls_config`].
+//!
+//! ```no_run
+//! // An echo server over tokio (wsflow-tokio re-exports all of this).
+//! # async fn run<S: wsflow_io::AsyncStream>(stream: S) -> Result<(), wsflow_io::Error> {
+//! let mut websocket = wsflow_io::accept(stream).await?;
+//! while let Some(message) = websocket.recv_message().await? {
+//!     websocket.send(message).await?;
+//! }
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod driver;
+mod error;
+mod handshake;
+mod outbox;
+mod runtime;
+mod sans_io;
+mod server;
+#[cfg(feature = "rustls")]
+mod tls;
+mod websocket;
+
+pub use bytes::Bytes;
+pub use client::{response_of, ClientBuilder, ConnectOn, Connector};
+pub use error::{is_peer_gone, Error};
+pub use handshake::{accept, accept_with, connect_on, Connecting};
+pub use outbox::{NextWrite, Outbox, MAX_WRITE_SLICES};
+pub use runtime::{AsyncStream, Runtime, Timer};
+pub use sans_io::SansIo;
+pub use server::{decide, request_of, Accepted, Decision};
+#[cfg(feature = "rustls")]
+pub use tls::{default_tls_config, server_name};
+pub use websocket::{WebSocket, WsReceiver, WsSender, DEFAULT_HIGH_WATER_MARK};
+pub use wsflow;
+pub use wsflow::{
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Event, Message, MessageKind, Request, Response,
+    Utf8Bytes,
+};

@@ -1,0 +1,489 @@
+//! The open-connection state machine (RFC 6455 §5-§7).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::config::Config;
+use crate::error::{ProtocolError, SendError};
+use crate::event::{CloseReason, Closed, Event};
+use crate::frame::{OpCode, MAX_HEADER_LEN};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::queue::EventQueue;
+
+mod recv;
+mod send;
+mod timer;
+
+use recv::{IncomingFrame, IncomingMessage};
+use send::{Chunk, OutgoingMessage};
+use timer::ping_interval;
+
+/// Which end of the connection we are: clients mask what they send, servers must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that opened the connection.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent; waiting for the peer's, or for the transport to close.
+    Closing,
+    /// Over: [`Event::Closed`] has been queued.
+    Closed,
+}
+
+/// How far "never" is: a timeout too large to add to an `Instant` waits this long instead.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + after`, saturating at [`FAR_FUTURE`] instead of panicking on overflow.
+pub(crate) fn deadline(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    Open,
+    /// The peer's close frame arrived (at `since`); the echo goes out once the application
+    /// has pulled [`Event::CloseReceived`], so it can still answer the messages before it.
+    CloseReceived {
+        since: Instant,
+    },
+    /// The peer broke the protocol (at `since`) after frames whose events the application
+    /// has not pulled yet: the failure is carried out once it has, so it can still answer
+    /// them (Autobahn 4.1.3 and kin: echo, then close with 1002).
+    Failing {
+        error: ProtocolError,
+        since: Instant,
+    },
+    /// We sent a close frame and wait for the peer's.
+    CloseSent {
+        deadline: Instant,
+    },
+    /// Client: the closing handshake is done; wait for the server to close TCP.
+    AwaitingEof {
+        deadline: Instant,
+        reason: CloseReason,
+    },
+    /// Shutdown is queued; ignore input until EOF or the deadline, then report `reason`.
+    Draining {
+        deadline: Instant,
+        reason: CloseReason,
+    },
+    /// `Closed` has been queued.
+    Done,
+}
+
+/// A WebSocket connection after the opening handshake: a sans-IO state machine.
+///
+/// It never touches a socket or a clock. Four kinds of methods:
+/// - getters (`&self`): [`state`](Self::state), [`buffered_amount`](Self::buffered_amount), ...
+/// - inputs (`handle_*`) that never fail: [`handle_data`](Self::handle_data),
+///   [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout);
+/// - commands (verbs) that return `Result`: [`send`](Self::send),
+///   [`send_fragment`](Self::send_fragment), [`ping`](Self::ping), [`close`](Self::close);
+/// - outputs (`poll_*`): [`poll_transmit`](Self::poll_transmit),
+///   [`poll_event`](Self::poll_event), [`poll_timeout`](Self::poll_timeout).
+///
+/// **The contract:** after any input or command, drain `poll_event` and then
+/// `poll_transmit` (write the bytes in order; on [`Transmit::Shutdown`](crate::Transmit::Shutdown) shut down the write
+/// side), then arm a timer for `poll_timeout`. Commands issued while draining events are
+/// fine, and pulling [`Event::CloseReceived`] queues the close echo, so messages that
+/// arrived before the peer's close frame can still be answered. A peer's violation is never an `Err`: it queues a close frame with the right code
+/// and ends in [`Event::Closed`] with [`CloseReason::Failed`].
+pub struct Connection {
+    role: Role,
+    config: Arc<Config>,
+    masks: Option<Box<ChaCha8Rng>>,
+    phase: Phase,
+
+    /// The start of a frame header split across reads.
+    partial_header: [u8; MAX_HEADER_LEN],
+    partial_header_len: u8,
+    frame: Option<IncomingFrame>,
+    /// The payload of the current frame when it is a control frame or a whole message.
+    frame_payload: Vec<u8>,
+    /// (Boxed, as the close frames below: an idle connection's struct stays small.)
+    message: Option<Box<IncomingMessage>>,
+
+    tx_buf: BytesMut,
+    tx_queue: VecDeque<Chunk>,
+    tx_queued: usize,
+    pending_pongs: VecDeque<Bytes>,
+    shutdown_queued: bool,
+    outgoing: Option<OutgoingMessage>,
+
+    close_sent: Option<Box<CloseFrame>>,
+    close_received: Option<Box<CloseFrame>>,
+    events: EventQueue,
+
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::deflate::DeflateCodec>>,
+
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    ping_count: u32,
+    last_received: Instant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("phase", &self.phase)
+            .field("buffered_amount", &self.buffered_amount())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A server-side connection over a transport whose upgrade was handled elsewhere.
+    pub fn server(config: Arc<Config>, now: Instant) -> Self {
+        Self::new(Role::Server, config, now, None)
+    }
+
+    /// A client-side connection over a transport whose upgrade was handled elsewhere.
+    /// `entropy` seeds the generator of masking keys: give 32 bytes from a strong source
+    /// (e.g. `getrandom`), as RFC 6455 §5.3 asks for unpredictable masks.
+    pub fn client(config: Arc<Config>, now: Instant, entropy: [u8; 32]) -> Self {
+        Self::new(
+            Role::Client,
+            config,
+            now,
+            Some(Box::new(ChaCha8Rng::from_seed(entropy))),
+        )
+    }
+
+    pub(crate) fn new(role: Role, config: Arc<Config>, now: Instant, masks: Option<Box<ChaCha8Rng>>) -> Self {
+        let next_ping = ping_interval(&config).map(|interval| deadline(now, interval));
+        Self {
+            role,
+            config,
+            masks,
+            phase: Phase::Open,
+            partial_header: [0; MAX_HEADER_LEN],
+            partial_header_len: 0,
+            frame: None,
+            frame_payload: Vec::new(),
+            message: None,
+            tx_buf: BytesMut::new(),
+            tx_queue: VecDeque::new(),
+            tx_queued: 0,
+            pending_pongs: VecDeque::new(),
+            shutdown_queued: false,
+            outgoing: None,
+            close_sent: None,
+            close_received: None,
+            events: EventQueue::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            next_ping,
+            pong_deadline: None,
+            ping_count: 0,
+            last_received: now,
+        }
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake agreed on.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_deflate(&mut self, codec: crate::deflate::DeflateCodec) {
+        self.deflate = Some(Box::new(codec));
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
+    }
+
+    // ---- getters ----
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Open => State::Open,
+            Phase::CloseReceived { .. }
+            | Phase::Failing { .. }
+            | Phase::CloseSent { .. }
+            | Phase::AwaitingEof { .. }
+            | Phase::Draining { .. } => State::Closing,
+            Phase::Done => State::Closed,
+        }
+    }
+
+    /// Outgoing bytes queued and not yet pulled with [`poll_transmit`](Self::poll_transmit):
+    /// compare with a high-water mark for backpressure.
+    pub fn buffered_amount(&self) -> usize {
+        self.tx_queued + self.tx_buf.len() + self.pending_pongs.iter().map(|pong| pong.len() + 6).sum::<usize>()
+    }
+
+    /// The event [`poll_event`](Self::poll_event) would return next, if one is queued
+    /// (without pulling it: pulling a close notice queues the close echo). Adapters hold
+    /// back writes while the application works through the messages of one read, so the
+    /// answers to all of them go out together.
+    pub fn peek_event(&mut self) -> Option<&Event> {
+        self.events.peek()
+    }
+
+    /// Whether an event is waiting to be pulled: cheaper than
+    /// [`peek_event`](Self::peek_event)`.is_some()`, which builds the next message.
+    #[must_use]
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Whether the write of what was just queued may wait: events of the last read are
+    /// still to be pulled, and the outgoing bytes (this connection's and the `unwritten`
+    /// ones a driver took and holds) stay within `high_water_mark`. A driver that waits
+    /// writes the answers to all the messages of one read together, once the events run
+    /// out, in one system call instead of one per answer.
+    #[must_use]
+    #[inline]
+    pub fn write_may_wait(&self, unwritten: usize, high_water_mark: usize) -> bool {
+        self.has_events() && self.buffered_amount() + unwritten <= high_water_mark
+    }
+
+    /// Whether the next event is a [`Message`](Event::Message) or a
+    /// [`Fragment`](Event::Fragment), answered without building it. Adapters hand data
+    /// over before writing, so that the answers to all the messages of one read go out
+    /// together.
+    #[must_use]
+    #[inline]
+    pub fn next_event_is_data(&self) -> bool {
+        self.events.next_is_data()
+    }
+
+    /// Whether a pong may go out: until the peer's close frame arrived (§5.5.2), even
+    /// after ours was sent.
+    fn can_send_pong(&self) -> bool {
+        self.can_send() || matches!(self.phase, Phase::CloseSent { .. })
+    }
+
+    /// Whether data may still be sent (no close frame sent yet).
+    pub fn can_send(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. }
+        )
+    }
+
+    // ---- inputs ----
+
+    /// Reports that the transport was closed by the peer (read returned 0).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.carry_out_deferred_failure();
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::CloseSent { .. } => {
+                self.queue_shutdown();
+                self.finish(CloseReason::Eof);
+            }
+            Phase::AwaitingEof { reason, .. } => {
+                self.queue_shutdown();
+                self.finish(reason);
+            }
+            Phase::Draining { reason, .. } => self.finish(reason),
+            Phase::Done => {}
+        }
+    }
+
+    // ---- commands ----
+
+    /// Starts the closing handshake: queues a close frame and waits (up to
+    /// [`Config::close_timeout`]) for the peer's.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] if a close frame was already sent;
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent;
+    /// [`SendError::CloseReasonTooLong`] over 123 bytes.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if matches!(self.phase, Phase::Failing { .. }) {
+            // The peer already broke the protocol: its failure (and close code) wins.
+            self.carry_out_deferred_failure();
+            return Err(SendError::Closed);
+        }
+        self.check_can_send()?;
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.as_u16()));
+        }
+        if reason.len() > CloseFrame::MAX_REASON_LEN {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        if let Phase::CloseReceived { since } = self.phase {
+            // The application answers the peer's close with its own code.
+            self.queue_close_frame(code, reason);
+            self.handshake_complete(since);
+        } else {
+            self.start_close(now, code, reason);
+        }
+        Ok(())
+    }
+
+    // ---- outputs ----
+
+    /// The next event, or `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(message) = self.events.pop_small() {
+            return Some(Event::Message(message));
+        }
+        self.poll_other_event()
+    }
+
+    /// The next event if it is a whole [`Message`](Event::Message), or `None`: then
+    /// call [`poll_event`](Self::poll_event), which has the other events (and carries
+    /// out what an empty queue means, such as a deferred failure). For loops that take
+    /// messages as they come, as the adapters' `recv_message` does: no `Event` to unwrap.
+    #[must_use]
+    #[inline]
+    pub fn poll_message(&mut self) -> Option<Message> {
+        self.events.pop_message()
+    }
+
+    /// [`poll_event`](Self::poll_event) past the hot path (small messages).
+    fn poll_other_event(&mut self) -> Option<Event> {
+        let event = self.events.pop();
+        if let (Some(Event::CloseReceived(_)), Phase::CloseReceived { since }) = (&event, &self.phase) {
+            let since = *since;
+            self.echo_close(since);
+        }
+        if event.is_none() {
+            // The application has seen everything that came before a violation.
+            self.carry_out_deferred_failure();
+        }
+        event
+    }
+
+    // ---- phase transitions ----
+
+    fn on_close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
+        self.close_received = frame.clone().map(Box::new);
+        self.events.push(Event::CloseReceived(frame));
+        self.drop_receive_state();
+        match self.phase {
+            Phase::Open => self.phase = Phase::CloseReceived { since: now },
+            _ => self.handshake_complete(now),
+        }
+    }
+
+    /// Answers the peer's close frame: echoes its status code (§5.5.1), or an empty close
+    /// for an empty one.
+    fn echo_close(&mut self, since: Instant) {
+        match self.close_received.as_ref().map(|frame| frame.code) {
+            Some(code) => self.queue_close_frame(code, ""),
+            None => self.queue_frame(OpCode::Close, true, &Bytes::new()),
+        }
+        self.handshake_complete(since);
+    }
+
+    fn handshake_complete(&mut self, now: Instant) {
+        let deadline = deadline(now, self.config.close_timeout);
+        self.drop_receive_state();
+        self.phase = match self.role {
+            // §7.1.1: the server closes TCP first; the client waits for it.
+            Role::Server => {
+                self.queue_shutdown();
+                Phase::Draining {
+                    deadline,
+                    reason: CloseReason::Clean,
+                }
+            }
+            Role::Client => Phase::AwaitingEof {
+                deadline,
+                reason: CloseReason::Clean,
+            },
+        };
+    }
+
+    /// Fails the connection (§7.1.7), once the application has pulled the events of the
+    /// frames that came before the violation (at the next `poll_event` returning `None` or
+    /// `poll_transmit` with no event left).
+    fn fail(&mut self, now: Instant, error: ProtocolError) {
+        if matches!(self.phase, Phase::Open) && !self.events.is_empty() {
+            self.drop_receive_state();
+            self.phase = Phase::Failing { error, since: now };
+        } else {
+            self.fail_now(now, error);
+        }
+    }
+
+    fn carry_out_deferred_failure(&mut self) {
+        if let Phase::Failing { error, since } = &self.phase {
+            let (error, since) = (error.clone(), *since);
+            self.phase = Phase::Open;
+            self.fail_now(since, error);
+        }
+    }
+
+    /// Fails the connection now: close frame with the error's code, then shutdown.
+    fn fail_now(&mut self, now: Instant, error: ProtocolError) {
+        if matches!(self.phase, Phase::Open) {
+            let reason = error.to_string();
+            self.queue_close_frame(error.close_code(), truncate_reason(&reason));
+        }
+        self.drop_receive_state();
+        self.queue_shutdown();
+        self.phase = Phase::Draining {
+            deadline: deadline(now, self.config.close_timeout),
+            reason: CloseReason::Failed(error),
+        };
+    }
+
+    fn drop_receive_state(&mut self) {
+        self.partial_header_len = 0;
+        self.frame_payload = Vec::new();
+        self.frame = None;
+        self.message = None;
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        self.phase = Phase::Done;
+        self.drop_receive_state();
+        self.events.push(Event::Closed(Box::new(Closed {
+            sent: self.close_sent.as_deref().cloned(),
+            received: self.close_received.as_deref().cloned(),
+            reason,
+        })));
+    }
+
+    fn start_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        self.queue_close_frame(code, reason);
+        self.phase = Phase::CloseSent {
+            deadline: deadline(now, self.config.close_timeout),
+        };
+    }
+}
+
+/// The longest prefix of `reason` that fits a close frame, cut at a character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(CloseFrame::MAX_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
