@@ -71,6 +71,21 @@ for a in $ADAPTERS; do
     LINES+=("$(printf '  %-9s %-7s %-5s %s' "$a" "$client" "$s" "$counts")")
   done
   kill -0 "$SERVER_PID" 2>/dev/null || { LINES+=("$(printf '  %-9s %-7s echo-server died' "$a" -)"); failed=$((failed + 1)); }
+  # Last, as it ends the server: `stop-listening` refuses new connections at once, and the
+  # process exits by itself once its connections are done.
+  echo "######## $a: stop-listening"
+  out="$LOGS/$a-stop-listening.out"
+  rc=0
+  timeout 60 "$PY" "$HERE/py_stop_listening.py" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
+  exited=0
+  for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || { exited=1; break; }; sleep 0.1; done
+  counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || echo "0 passed, 1 failed")"
+  p="${counts%% *}"; f="${counts#*, }"; f="${f%% *}"
+  if [ "$exited" -eq 1 ]; then p=$((p + 1)); else f=$((f + 1)); counts="$counts; the server did not exit"; fi
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -eq 0 ] && s=PASS || s=FAIL
+  LINES+=("$(printf '  %-9s %-7s %-5s %s' "$a" stop "$s" "$counts")")
   stop_server
 done
 

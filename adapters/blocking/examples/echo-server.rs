@@ -44,6 +44,9 @@ fn main() -> std::io::Result<()> {
             }
         }));
     }
+    // Closing the listening socket refuses new connections at once (a listener kept
+    // open would let the kernel take them into its backlog, unanswered).
+    drop(listener);
     println!("stopped listening; waiting for {} connection(s)", connections.len());
     for connection in connections {
         let _ = connection.join();

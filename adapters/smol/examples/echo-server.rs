@@ -44,6 +44,9 @@ fn main() -> std::io::Result<()> {
             })
             .detach();
         }
+        // Closing the listening socket refuses new connections at once (a listener kept
+        // open would let the kernel take them into its backlog, unanswered).
+        drop(listener);
         eprintln!("stopped listening; waiting for open connections");
         drop(alive);
         all_done.recv().await.ok();

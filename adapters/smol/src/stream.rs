@@ -18,17 +18,6 @@ pub enum MaybeTlsStream {
     Rustls(Box<futures_rustls::client::TlsStream<TcpStream>>),
 }
 
-impl MaybeTlsStream {
-    /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "rustls")]
-            Self::Rustls(tls) => tls.get_ref().0,
-        }
-    }
-}
-
 /// Forwards a futures-io method to the stream inside.
 macro_rules! forward {
     ($self:ident, $method:ident($($arg:expr),*)) => {
