@@ -21,7 +21,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wsflow::{Config, Connection, Event, Transmit};
+use wsflow::{Config, Connection, Event, Message, Transmit};
 use wsflow_bench::{frame_count, masked_frames};
 
 const SIZES: [usize; 5] = [16, 125, 1024, 64 << 10, 1 << 20];
@@ -231,11 +231,11 @@ fn encode(c: &mut Criterion, client: bool) {
             });
         }
         encode_wsflow(&mut group, "wsflow", size, client, |connection| {
-            connection.send_binary(payload.clone()).unwrap()
+            connection.send(Message::binary(payload.clone())).unwrap()
         });
         // The payload borrowed, as fastwebsockets gets it: copied into the send buffer.
         encode_wsflow(&mut group, "wsflow-copied", size, client, |connection| {
-            connection.send_binary_copied(&payload).unwrap()
+            connection.send_copied(&payload[..]).unwrap()
         });
         group.bench_function(BenchmarkId::new("tungstenite", size), |b| {
             let (stream, _) = Wire::new(&[]);

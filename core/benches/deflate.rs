@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use wsflow::{
-    Accept, ClientHandshake, ClientRequest, Config, Connection, DeflateConfig, Event, ServerHandshake, Transmit,
+    Accept, ClientHandshake, ClientRequest, Config, Connection, DeflateConfig, Event, Message, ServerHandshake,
+    Transmit,
 };
 
 #[global_allocator]
@@ -49,9 +50,10 @@ fn transfer(from: &mut Connection, to: &mut Connection, messages: &[Vec<u8>], te
     let mut wire = 0;
     for message in messages {
         if text {
-            from.send_text(String::from_utf8(message.clone()).unwrap()).unwrap();
+            from.send(Message::text(String::from_utf8(message.clone()).unwrap()))
+                .unwrap();
         } else {
-            from.send_binary(message.clone()).unwrap();
+            from.send(Message::binary(message.clone())).unwrap();
         }
         while let Some(Transmit::Data(bytes)) = from.poll_transmit() {
             wire += bytes.len();

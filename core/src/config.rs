@@ -94,7 +94,9 @@ settings! {
     ping_interval / get_ping_interval: Option<Duration>;
     /// Fail the connection (1011) if no pong arrives this long after a keepalive ping.
     pong_timeout / get_pong_timeout: Duration;
-    /// Start a closing handshake (1001) when nothing arrives for this long.
+    /// Start a closing handshake (1001) when no data (no message, no fragment's bytes)
+    /// arrives for this long. Pings and pongs do not count, so keepalive does not keep an
+    /// idle peer open.
     idle_timeout / get_idle_timeout: Option<Duration>;
     /// How long to wait for the peer's close frame, or a client for the server's TCP close.
     close_timeout / get_close_timeout: Duration;

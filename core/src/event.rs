@@ -31,7 +31,8 @@ pub enum Event {
     /// The peer sent a close frame (`None`: without a status code). Unless we had sent a
     /// close frame first, pulling this event queues the echo (same code). To answer with a
     /// code of your own, call [`Connection::close`](crate::Connection::close) before
-    /// pulling it (see [`Connection::peek_event`](crate::Connection::peek_event)).
+    /// pulling it: while it waits, [`Connection::state`](crate::Connection::state) is
+    /// already `Closing` and [`IoState::can_send`](crate::IoState::can_send) still holds.
     CloseReceived(Option<CloseFrame>),
     /// The connection is over: drop the transport. Always the last event, exactly once.
     /// (Boxed: it is rare, and keeps every other event small.)

@@ -15,10 +15,11 @@
 //! 4. wake up at `poll_timeout` and call `handle_timeout`.
 //!
 //! To batch writes as the adapters do (the answers to all the messages of one read in one
-//! write), write once `has_events` turns false; `poll_message` takes the next event when
-//! it is a message, without an `Event` to unwrap. To send from borrowed bytes (a reused
-//! buffer), `send_text_copied` and `send_binary_copied` copy a small message straight into
-//! the send buffer, with no allocation of its own.
+//! write), ask `io_state().write_may_wait(..)` after a send, or write once
+//! `io_state().events_waiting()` turns false; `poll_message` takes the next event when it
+//! is a message, without an `Event` to unwrap. To send from borrowed bytes (a reused
+//! buffer), `send_copied(&str)` and `send_copied(&[u8])` copy a small message straight
+//! into the send buffer, with no allocation of its own.
 //!
 //! ```
 //! use std::{sync::Arc, time::Instant};
@@ -44,7 +45,7 @@
 //! client.handle_data(now, &wire);
 //! assert!(matches!(client.poll_event(), Some(ClientEvent::Accepted(_))));
 //! let mut client = client.into_connection(now).unwrap();
-//! client.send_text("hello").unwrap();
+//! client.send(Message::text("hello")).unwrap();
 //! wire.clear();
 //! pump(&mut || client.poll_transmit(), &mut wire);
 //! server.handle_data(now, &wire);
@@ -68,7 +69,7 @@ mod queue;
 pub mod utf8;
 
 pub use config::Config;
-pub use connection::{Connection, Role, State};
+pub use connection::{Connection, IoState, Role, State};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
 pub use error::{HandshakeError, ProtocolError, SendError};
@@ -77,7 +78,7 @@ pub use handshake::{
     accept_key, Accept, ClientEvent, ClientHandshake, ClientRequest, Headers, Request, Response, ServerEvent,
     ServerHandshake, UrlError,
 };
-pub use message::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+pub use message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -167,6 +167,59 @@ impl Message {
     }
 }
 
+/// A data message borrowed from the caller, for
+/// [`Connection::send_copied`](crate::Connection::send_copied), which copies it out: text
+/// (valid UTF-8, as any `&str`) or bytes. Made from `&str`, `&String`, `&[u8]`, `&[u8; N]`
+/// and `&Vec<u8>`.
+///
+/// ```
+/// use wsflow::BorrowedMessage;
+///
+/// let line = String::from("hello");
+/// assert_eq!(BorrowedMessage::from(&line), BorrowedMessage::Text("hello"));
+/// assert_eq!(BorrowedMessage::from("hello"), BorrowedMessage::Text("hello"));
+/// assert_eq!(BorrowedMessage::from(b"\x01\x02"), BorrowedMessage::Binary(&[1, 2]));
+/// assert_eq!(BorrowedMessage::from(&vec![1u8, 2][..]), BorrowedMessage::Binary(&[1, 2]));
+/// assert_eq!(BorrowedMessage::from(&vec![1u8, 2]), BorrowedMessage::Binary(&[1, 2]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BorrowedMessage<'a> {
+    /// A text message (valid UTF-8, as any `&str`).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> From<&'a str> for BorrowedMessage<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a String> for BorrowedMessage<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a [u8]> for BorrowedMessage<'a> {
+    fn from(data: &'a [u8]) -> Self {
+        Self::Binary(data)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for BorrowedMessage<'a> {
+    fn from(data: &'a Vec<u8>) -> Self {
+        Self::Binary(data)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for BorrowedMessage<'a> {
+    fn from(data: &'a [u8; N]) -> Self {
+        Self::Binary(data)
+    }
+}
+
 /// A close status code (RFC 6455 §7.4).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CloseCode(u16);

@@ -76,11 +76,13 @@ const OPENS_BLOCK: u8 = 1;
 const ENDS_RUN: u8 = 2;
 
 impl EventQueue {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_none() && self.entries.is_empty()
     }
 
     /// Whether the next event is a message or a fragment (answered without building it).
+    #[inline]
     pub(crate) fn next_is_data(&self) -> bool {
         match self.front_event() {
             Some(event) => matches!(event, Event::Message(_) | Event::Fragment { .. }),
@@ -89,6 +91,7 @@ impl EventQueue {
     }
 
     /// The next event, unless it is a small message (or there is none).
+    #[inline]
     fn front_event(&self) -> Option<&Event> {
         self.head.as_ref().or(match self.entries.front() {
             Some(Entry::Event(event)) => Some(event),

@@ -100,8 +100,8 @@ fn run(config: Config, ops: &[Op]) -> Result<(), TestCaseError> {
                 let message = payload_of(text, len, mb, i);
                 let a = side(&mut owned, client).send(message.clone());
                 let b = match &message {
-                    Message::Text(t) => side(&mut copied, client).send_text_copied(t),
-                    Message::Binary(d) => side(&mut copied, client).send_binary_copied(d),
+                    Message::Text(t) => side(&mut copied, client).send_copied(t.as_str()),
+                    Message::Binary(d) => side(&mut copied, client).send_copied(&d[..]),
                 };
                 prop_assert_eq!(a, b, "op {} {:?}", i, op);
             }
@@ -344,14 +344,14 @@ fn own_chunks_keep_order_and_pongs_at_frame_starts() {
             }
         };
         let mut expected = Vec::new();
-        c.send_binary_copied(b"a").unwrap();
+        c.send_copied(b"a").unwrap();
         expected.push((OpCode::Binary, b"a".to_vec()));
         c.handle_data(now, &ping(b"p1"));
         let big: Vec<u8> = (0..9000u32).map(|i| i as u8).collect();
-        c.send_binary(Bytes::from(big.clone())).unwrap();
-        c.send_binary_copied(&big[..4096]).unwrap();
+        c.send(Message::binary(big.clone())).unwrap();
+        c.send_copied(&big[..4096]).unwrap();
         c.ping(Bytes::from_static(b"q")).unwrap();
-        c.send_text_copied("small").unwrap();
+        c.send_copied("small").unwrap();
         let mut wire = Vec::new();
         let mut fed = 1;
         while let Some(t) = c.poll_transmit() {

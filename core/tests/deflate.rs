@@ -62,7 +62,7 @@ fn rfc7692_messages_are_compressed_on_the_wire_and_round_trip() {
 #[test]
 fn rfc7692_small_and_uncompressed_messages_go_out_plain_and_control_frames_never_compress() {
     let mut pair = Pair::new(deflate_config(DeflateConfig::default()));
-    pair.server.send_text("tiny").unwrap();
+    pair.server.send(Message::text("tiny")).unwrap();
     pair.server.send_uncompressed(Message::binary(vec![7u8; 1000])).unwrap();
     pair.server.ping(Bytes::from(vec![b'p'; 100])).unwrap();
     let out = drain_transmits(&mut pair.server);
@@ -88,7 +88,7 @@ fn rfc7692_a_small_frame_that_inflates_past_the_limit_fails_with_1009() {
     let mut server_config = deflate_config(DeflateConfig::default());
     server_config.max_message_size(1 << 20);
     let mut pair = Pair::with_configs(client_config, server_config);
-    pair.client.send_binary(vec![0u8; 16 << 20]).unwrap();
+    pair.client.send(Message::binary(vec![0u8; 16 << 20])).unwrap();
     pair.collect();
     assert!(
         pair.to_server.len() < 200_000,
@@ -192,7 +192,7 @@ fn rfc7692_streaming_mode_inflates_fragments() {
     server_config.streaming(true);
     let mut pair = Pair::with_configs(deflate_config(DeflateConfig::default()), server_config);
     let text = json_like(3);
-    pair.client.send_text(text.clone()).unwrap();
+    pair.client.send(Message::text(text.clone())).unwrap();
     pair.drive();
     let streamed: Vec<u8> = pair
         .server_events

@@ -64,8 +64,8 @@ fn closed_reason(events: &[Event]) -> Option<CloseReason> {
     })
 }
 
-/// Random reads and random pulls between them (peek, poll_event, poll_message, the cheap
-/// queries), with every pulled event kept.
+/// Random reads and random pulls between them (poll_event, poll_message, io_state and the
+/// checks of its answers), with every pulled event kept.
 fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut XorShift) -> (Vec<Event>, Vec<u8>) {
     let now = Instant::now();
     let mut c = connection_in_role(config, client_role);
@@ -74,7 +74,7 @@ fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut XorShift)
     let mut start = 0;
     let max_chunk = [1usize, 7, 64, 700, 5000, 40_000, 200_000, 0, 0, 0][rng.below(10)];
     // max_chunk 0: reads of one to three whole frames, so the queue stays short and often
-    // gets down to its last message (runs end and start around peeks).
+    // gets down to its last message (runs end and start around pulls).
     let ends = frame_ends(input);
     let mut next_end = 0;
     while start < input.len() {
@@ -97,7 +97,7 @@ fn chaotic(config: &Config, client_role: bool, input: &[u8], rng: &mut XorShift)
     loop {
         let before = events.len();
         pull_one(&mut c, rng, &mut events);
-        if events.len() == before && !c.has_events() {
+        if events.len() == before && !c.io_state().events_waiting() {
             break;
         }
     }
@@ -127,22 +127,11 @@ fn frame_ends(input: &[u8]) -> Vec<usize> {
 fn pull_one(c: &mut Connection, rng: &mut XorShift, events: &mut Vec<Event>) {
     match rng.below(6) {
         0 => {
-            let peeked = c.peek_event().cloned();
-            let again = c.peek_event().cloned();
-            assert_eq!(peeked, again, "two peeks disagree");
-            assert_eq!(c.has_events(), peeked.is_some(), "has_events disagrees with peek");
-            assert_eq!(
-                c.next_event_is_data(),
-                matches!(peeked, Some(Event::Message(_) | Event::Fragment { .. })),
-                "next_event_is_data disagrees with peek"
-            );
+            // Asking what the connection is ready for changes nothing.
+            let state = c.io_state();
+            assert_eq!(c.io_state(), state, "two io_state calls disagree");
         }
-        1 => {
-            let peeked = c.peek_event().cloned();
-            let polled = c.poll_event();
-            assert_eq!(peeked, polled, "peek then poll disagree");
-            events.extend(polled);
-        }
+        1 => events.extend(c.poll_event()),
         2 | 3 => events.extend(pull_message_first(c)),
         _ => events.extend(pull_checking_queries(c)),
     }
@@ -349,7 +338,7 @@ fn every_short_length_with_random_masks_unmasks_exactly() {
             server.handle_data(Instant::now(), &rest[..end]);
             rest = &rest[end..];
             // Pulled now and then: one frame a read, so each message opens its own block.
-            if server.has_events() && rng.chance(70) {
+            if server.io_state().events_waiting() && rng.chance(70) {
                 got.extend(server.poll_event());
             }
         }
@@ -359,24 +348,25 @@ fn every_short_length_with_random_masks_unmasks_exactly() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Runs: a peek takes the last message of the open run, then more small messages arrive.
+// Runs: what waits is asked for between reads, then more small messages arrive.
 
 #[test]
-fn peek_takes_the_last_of_an_open_run_then_more_arrive() {
+fn queries_between_reads_then_more_small_messages_arrive() {
     let _serial = serial();
     let now = Instant::now();
     let mut server = connection_in_role(&Config::default(), false);
     server.handle_data(now, &client_frame(OpCode::Text, true, b"one"));
-    assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("one"))));
-    // The run ended with the peek; a new one opens, then a ping ends it.
+    let state = server.io_state();
+    assert!(state.events_waiting() && state.next_is_data());
+    // A run opens behind the lone message, then a ping ends it.
     let mut input = client_frame(OpCode::Text, true, b"two");
     input.extend(client_frame(OpCode::Binary, true, b"three"));
     input.extend(client_frame(OpCode::Ping, true, b"p"));
     input.extend(client_frame(OpCode::Text, true, b"four"));
     server.handle_data(now, &input);
-    assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("one"))));
+    assert!(server.io_state().next_is_data());
     assert_eq!(server.poll_message(), Some(Message::text("one")));
-    assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("two"))));
+    assert!(server.io_state().next_is_data());
     server.handle_data(now, &client_frame(OpCode::Text, true, b"five"));
     assert_eq!(
         drain_events(&mut server),
@@ -388,13 +378,13 @@ fn peek_takes_the_last_of_an_open_run_then_more_arrive() {
             Event::Message(Message::text("five")),
         ]
     );
-    assert!(!server.has_events());
+    assert!(!server.io_state().events_waiting());
 }
 
-/// A peek that takes the last message of a run that a ping already ended, then the ping,
-/// then more messages: the runs stay apart and in order.
+/// The last message of a run that a ping already ended, then the ping, then more
+/// messages, pulled and asked for in turn: the runs stay apart and in order.
 #[test]
-fn peeks_across_ended_runs_keep_the_order() {
+fn queries_across_ended_runs_keep_the_order() {
     let _serial = serial();
     let now = Instant::now();
     let mut server = connection_in_role(&Config::default(), false);
@@ -404,14 +394,13 @@ fn peeks_across_ended_runs_keep_the_order() {
     input.extend(client_frame(OpCode::Text, true, b""));
     input.extend(client_frame(OpCode::Text, true, b"c"));
     server.handle_data(now, &input);
-    assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("a"))));
-    assert!(server.next_event_is_data());
+    assert!(server.io_state().next_is_data());
     assert_eq!(server.poll_event(), Some(Event::Message(Message::text("a"))));
-    assert!(!server.next_event_is_data());
+    assert!(!server.io_state().next_is_data());
     assert_eq!(server.poll_message(), None);
     server.handle_data(now, &client_frame(OpCode::Text, true, b"d"));
     assert_eq!(server.poll_event(), Some(Event::Ping(Bytes::from_static(b"1"))));
-    assert_eq!(server.peek_event(), Some(&Event::Message(Message::text("b"))));
+    assert!(server.io_state().next_is_data());
     server.handle_data(now, &client_frame(OpCode::Pong, true, b"2"));
     server.handle_data(now, &client_frame(OpCode::Text, true, b"e"));
     assert_eq!(
@@ -537,10 +526,7 @@ fn messages_around_block_boundaries_with_every_pull_pattern() {
             for chunk in input.chunks(cut) {
                 server.handle_data(now, chunk);
                 match pattern {
-                    1 | 3 => {
-                        let _ = server.peek_event();
-                        got.extend(server.poll_message().map(Event::Message));
-                    }
+                    1 | 3 => got.extend(server.poll_message().map(Event::Message)),
                     2 => got.extend(server.poll_event()),
                     _ => {}
                 }
@@ -594,7 +580,7 @@ fn short_read_left_then_a_big_frame_then_more() {
             let split = rng.below(rest.len());
             c.handle_data(now, &rest[..split]);
             if round % 5 == 0 {
-                let _ = c.peek_event();
+                got.extend(c.poll_event());
             }
             c.handle_data(now, &rest[split..]);
         }
@@ -713,10 +699,10 @@ fn close_between_small_messages_stops_the_run() {
 // ---------------------------------------------------------------------------------------
 // Memory.
 
-/// The reader is always one event behind, peeking first as adapters do: the queue never
-/// empties, so nothing is released wholesale; what it holds must still stay bounded.
+/// The reader is always one event behind, asking `io_state` first as adapters do: the queue
+/// never empties, so nothing is released wholesale; what it holds must still stay bounded.
 #[test]
-fn one_behind_with_peeks_stays_bounded_for_100k_messages() {
+fn one_behind_with_queries_stays_bounded_for_100k_messages() {
     let _serial = serial();
     let now = Instant::now();
     for client_role in [false, true] {
@@ -725,12 +711,9 @@ fn one_behind_with_peeks_stays_bounded_for_100k_messages() {
             let frame = peer_frame(client_role, OpCode::Text, true, &vec![b'q'; len], [1, 2, 3, 4]);
             c.handle_data(now, &frame);
             let step = |reads: usize, c: &mut Connection| {
-                for i in 0..reads {
+                for _ in 0..reads {
                     c.handle_data(now, &frame);
-                    if i % 2 == 0 {
-                        assert!(c.peek_event().is_some());
-                    }
-                    assert!(c.has_events() && c.next_event_is_data());
+                    assert!(c.io_state().events_waiting() && c.io_state().next_is_data());
                     assert!(matches!(c.poll_event(), Some(Event::Message(_))));
                 }
                 live()
@@ -813,7 +796,7 @@ fn kept_messages_hold_memory_proportional_to_their_payload() {
                 assert!(matches!(c.poll_event(), Some(Event::Message(m)) if m.len() == 60_000));
             }
         }
-        assert!(!c.has_events());
+        assert!(!c.io_state().events_waiting());
         let held = live() - before;
         // Each kept message: its payload and a share of its block's handle (the Vec slot
         // is reserved); allow twice the payload, 64 bytes a message and 16 KiB.
@@ -841,11 +824,11 @@ fn a_write_may_wait_only_for_waiting_events_and_within_the_mark() {
     let queued = server.buffered_amount();
     assert!(queued > 0);
     // "two" waits: the answer may wait while everything queued is within the mark.
-    assert!(server.write_may_wait(0, queued));
-    assert!(server.write_may_wait(100, queued + 100));
-    assert!(!server.write_may_wait(0, queued - 1));
-    assert!(!server.write_may_wait(100, queued + 99));
+    assert!(server.io_state().write_may_wait(0, queued));
+    assert!(server.io_state().write_may_wait(100, queued + 100));
+    assert!(!server.io_state().write_may_wait(0, queued - 1));
+    assert!(!server.io_state().write_may_wait(100, queued + 99));
     // Nothing left to pull: the write may not wait, whatever the mark.
     assert_eq!(server.poll_message(), Some(Message::text("two")));
-    assert!(!server.write_may_wait(0, usize::MAX / 2));
+    assert!(!server.io_state().write_may_wait(0, usize::MAX / 2));
 }

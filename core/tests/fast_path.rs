@@ -1,5 +1,5 @@
 //! The small-message fast path and the block queue against the general path: the same
-//! bytes fed in one read (fast path) and byte by byte (never the fast path), with peeks,
+//! bytes fed in one read (fast path) and byte by byte (never the fast path), with queries,
 //! partial drains and new reads before draining, in both roles and under tight limits.
 //! (From an adversarial review; its memory findings are checked in memory.rs.)
 
@@ -63,7 +63,7 @@ fn encode(pieces: &[Raw], client_role: bool) -> Vec<u8> {
     out
 }
 
-/// Chunked, with peeks/polls interleaved between reads (not draining).
+/// Chunked, with queries and polls interleaved between reads (not draining).
 fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize], ops: &[u8]) -> (Vec<Event>, Vec<u8>) {
     let now = Instant::now();
     let mut c = connection_in_role(config, client_role);
@@ -78,14 +78,14 @@ fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize],
         let op = *ops.next().unwrap();
         for k in 0..(op % 5) {
             if k % 2 == 0 || op & 0x10 != 0 {
-                let peeked = c.peek_event().cloned();
-                let peeked2 = c.peek_event().cloned();
-                assert_eq!(peeked, peeked2);
+                // Asking what the connection is ready for changes nothing.
+                let state = c.io_state();
+                assert_eq!(c.io_state(), state);
                 if op & 0x20 != 0 {
                     continue;
                 }
                 let polled = c.poll_event();
-                assert_eq!(peeked, polled);
+                assert_eq!(state.events_waiting(), polled.is_some());
                 events.extend(polled);
             } else if op & 0x40 != 0 {
                 events.extend(pull_message_first(&mut c));
@@ -95,14 +95,8 @@ fn interleaved(config: &Config, client_role: bool, input: &[u8], cuts: &[usize],
         }
         // We keep what was pulled in `events`, so the blocks stay pinned, too.
     }
-    loop {
-        let peeked = c.peek_event().cloned();
-        let polled = c.poll_event();
-        assert_eq!(peeked, polled);
-        match polled {
-            Some(e) => events.push(e),
-            None => break,
-        }
+    while let Some(e) = pull_checking_queries(&mut c) {
+        events.push(e);
     }
     out.extend(drain_transmits(&mut c).bytes);
     c.handle_eof(now);
@@ -190,9 +184,10 @@ fn many_blocks_with_partial_drains() {
         server.handle_data(now, &input);
         for _ in 0..(round % 29) {
             if round % 2 == 0 {
-                let _ = server.peek_event();
+                got.extend(pull_checking_queries(&mut server));
+            } else {
+                got.extend(server.poll_event());
             }
-            got.extend(server.poll_event());
         }
     }
     got.extend(drain_events(&mut server));
@@ -265,7 +260,6 @@ fn close_sent_phase_same_on_both_paths() {
             } else {
                 c.handle_data(now, &input);
             }
-            let _ = c.peek_event();
             let mut events = drain_events(&mut c);
             out.extend(drain_transmits(&mut c).bytes);
             c.handle_eof(now);

@@ -9,7 +9,7 @@ use std::time::Instant;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use support::*;
 use wsflow::frame::OpCode;
-use wsflow::{Config, Connection};
+use wsflow::{Config, Connection, Message};
 
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -40,7 +40,7 @@ fn main() {
     assert_eq!(live() - before, 0, "a new server connection allocates nothing");
     server.handle_data(now, &input);
     for _ in 0..10 {
-        server.send_binary(vec![1u8; 100]).unwrap();
+        server.send(Message::binary(vec![1u8; 100])).unwrap();
     }
     drop(drain_events(&mut server));
     drop(drain_transmits(&mut server));
@@ -59,7 +59,7 @@ fn main() {
 
     let before = live();
     let mut client = Connection::client(config, now, [5; 32]);
-    client.send_text("hello").unwrap();
+    client.send(Message::text("hello")).unwrap();
     drop(drain_transmits(&mut client));
     let client_idle = live() - before;
     assert!(
@@ -131,7 +131,7 @@ fn bytes_waiting_for_a_slow_peer_hold_little_more_than_themselves(config: &Arc<C
     let before = live();
     let mut waiting = Vec::new();
     for _ in 0..10_000 {
-        server.send_binary(vec![7u8; 16]).unwrap();
+        server.send(Message::binary(vec![7u8; 16])).unwrap();
         while let Some(wsflow::Transmit::Data(bytes)) = server.poll_transmit() {
             waiting.push(bytes);
         }

@@ -173,8 +173,8 @@ proptest! {
         for (message, &(_, _, copied)) in sent.iter().zip(&messages) {
             for connection in [&mut pair.client, &mut pair.server] {
                 match message {
-                    Message::Text(text) if copied => connection.send_text_copied(text).unwrap(),
-                    Message::Binary(data) if copied => connection.send_binary_copied(data).unwrap(),
+                    Message::Text(text) if copied => connection.send_copied(text.as_str()).unwrap(),
+                    Message::Binary(data) if copied => connection.send_copied(&data[..]).unwrap(),
                     _ => connection.send(message.clone()).unwrap(),
                 }
             }
@@ -198,11 +198,11 @@ proptest! {
         let mut owned = connection_in_role(&config, false);
         let mut copied = connection_in_role(&config, false);
         if text {
-            owned.send_text(data.clone()).unwrap();
-            copied.send_text_copied(&data).unwrap();
+            owned.send(Message::text(data.clone())).unwrap();
+            copied.send_copied(&data).unwrap();
         } else {
-            owned.send_binary(Bytes::from(data.clone())).unwrap();
-            copied.send_binary_copied(data.as_bytes()).unwrap();
+            owned.send(Message::binary(data.clone())).unwrap();
+            copied.send_copied(data.as_bytes()).unwrap();
         }
         prop_assert_eq!(owned.buffered_amount(), copied.buffered_amount());
         prop_assert_eq!(drain_transmits(&mut owned).bytes, drain_transmits(&mut copied).bytes);
@@ -216,16 +216,16 @@ fn copied_sends_are_refused_as_sends_are() {
         .send_fragment(MessageKind::Text, Bytes::from_static(b"part"), false)
         .unwrap();
     assert_eq!(
-        pair.client.send_text_copied("whole"),
+        pair.client.send_copied("whole"),
         Err(wsflow::SendError::FragmentInProgress)
     );
     assert_eq!(
-        pair.client.send_binary_copied(b"whole"),
+        pair.client.send_copied(b"whole"),
         Err(wsflow::SendError::FragmentInProgress)
     );
     pair.server.close(pair.now, wsflow::CloseCode::NORMAL, "").unwrap();
-    assert_eq!(pair.server.send_text_copied("late"), Err(wsflow::SendError::Closed));
-    assert_eq!(pair.server.send_binary_copied(b"late"), Err(wsflow::SendError::Closed));
+    assert_eq!(pair.server.send_copied("late"), Err(wsflow::SendError::Closed));
+    assert_eq!(pair.server.send_copied(b"late"), Err(wsflow::SendError::Closed));
 }
 
 #[test]
@@ -234,8 +234,8 @@ fn copied_sends_are_compressed_when_negotiated() {
     config.deflate(Some(wsflow::DeflateConfig::default()));
     let mut pair = Pair::new(config);
     let text = "compressible ".repeat(80);
-    pair.server.send_text_copied(&text).unwrap();
-    pair.server.send_binary_copied(text.as_bytes()).unwrap();
+    pair.server.send_copied(&text).unwrap();
+    pair.server.send_copied(text.as_bytes()).unwrap();
     let written = drain_transmits(&mut pair.server).bytes;
     assert!(
         written.len() < text.len() / 4,

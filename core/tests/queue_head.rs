@@ -1,10 +1,10 @@
 //! The event queue's head (an event queued alone takes no queue storage) and data frames
 //! that are whole messages (no reassembly state), from a review of that change:
 //! - an independent model of what RFC 6455 and the limits make of a stream of frames,
-//!   against any chunking of the bytes and any mix of pulls (poll_event, poll_message,
-//!   peek_event, has_events, next_event_is_data), and against a one-shot feed;
+//!   against any chunking of the bytes and any mix of pulls and queries (poll_event,
+//!   poll_message, io_state's events_waiting and next_is_data), and against a one-shot feed;
 //! - event order around the head: a control event alone in the queue, then small messages;
-//!   a small message built into the head by a peek, then more reads;
+//!   a run of small messages asked for between reads, then more reads;
 //! - the heap: a drained queue holds nothing, whatever the pulls were;
 //! - fail-fast text inside one big frame that spans many reads, and code points split
 //!   across reads;
@@ -310,25 +310,18 @@ fn model(config: &Config, frames: &[RawFrame], keep: Option<usize>) -> (Vec<Even
 fn pull(c: &mut Connection, kind: u8, events: &mut Vec<Event>) {
     match kind % 7 {
         0 => {
-            let peeked = c.peek_event().cloned();
-            assert_eq!(c.peek_event().cloned(), peeked, "two peeks disagree");
-            assert_eq!(c.has_events(), peeked.is_some(), "has_events vs peek_event");
-            assert_eq!(
-                c.next_event_is_data(),
-                matches!(peeked, Some(Event::Message(_) | Event::Fragment { .. })),
-                "next_event_is_data vs peek_event"
+            let state = c.io_state();
+            assert_eq!(c.io_state(), state, "two io_state calls disagree");
+            assert!(
+                state.events_waiting() || !state.next_is_data(),
+                "data next with no event waiting"
             );
         }
-        1 => {
-            let peeked = c.peek_event().cloned();
-            let polled = c.poll_event();
-            assert_eq!(peeked, polled, "peek_event then poll_event");
-            events.extend(polled);
-        }
+        1 => events.extend(c.poll_event()),
         2 => events.extend(pull_message_first(c)),
         3 => events.extend(pull_checking_queries(c)),
         4 => {
-            let next_is_data = c.next_event_is_data();
+            let next_is_data = c.io_state().next_is_data();
             let message = c.poll_message();
             // A message is data; data that is not a message (a fragment) is never taken.
             assert!(
@@ -341,23 +334,21 @@ fn pull(c: &mut Connection, kind: u8, events: &mut Vec<Event>) {
             let _ = drain_transmits(c);
         }
         _ => {
-            // A peek, then poll_message: the peeked event if it is a message, else nothing.
-            let peeked = c.peek_event().cloned();
+            // io_state, then poll_message: a message only when data was next; when none
+            // is taken, nothing moved.
+            let state = c.io_state();
             let message = c.poll_message();
-            match peeked {
-                Some(Event::Message(expected)) => assert_eq!(message, Some(expected), "peek then poll_message"),
-                other => {
-                    assert_eq!(message, None, "poll_message with {other:?} next");
-                    assert_eq!(c.peek_event().cloned(), other, "poll_message moved a non-message");
-                }
+            match message {
+                Some(_) => assert!(state.next_is_data(), "poll_message took {message:?}, not data"),
+                None => assert_eq!(c.io_state(), state, "poll_message moved a non-message"),
             }
             events.extend(message.map(Event::Message));
         }
     }
 }
 
-/// Feeds `input` cut at `cuts`, with pulls between reads as `ops` say; then drains (with
-/// peeks), reports EOF and drains again. Returns every event pulled.
+/// Feeds `input` cut at `cuts`, with pulls between reads as `ops` say; then drains
+/// (checking the queries), reports EOF and drains again. Returns every event pulled.
 fn chunked(config: &Config, client_role: bool, input: &[u8], cuts: &[usize], ops: &[u8]) -> Vec<Event> {
     let now = Instant::now();
     let mut c = connection_in_role(config, client_role);
@@ -373,21 +364,13 @@ fn chunked(config: &Config, client_role: bool, input: &[u8], cuts: &[usize], ops
             pull(&mut c, ops.next().unwrap_or(0), &mut events);
         }
     }
-    loop {
-        let has_events = c.has_events();
-        let peeked = c.peek_event().cloned();
-        let polled = c.poll_event();
-        assert_eq!(peeked, polled, "final drain: peek then poll");
-        assert_eq!(has_events, polled.is_some(), "final drain: has_events");
-        match polled {
-            Some(event) => events.push(event),
-            None => break,
-        }
+    while let Some(event) = pull_checking_queries(&mut c) {
+        events.push(event);
     }
     let _ = drain_transmits(&mut c);
     c.handle_eof(now);
     events.extend(drain_events(&mut c));
-    assert!(!c.has_events() && c.poll_event().is_none());
+    assert!(!c.io_state().events_waiting() && c.poll_event().is_none());
     events
 }
 
@@ -656,27 +639,26 @@ fn a_control_event_alone_in_the_queue_stays_before_small_messages_read_after_it(
         read.extend(peer(OpCode::Text, b"b"));
         read.extend(peer(OpCode::Text, b"c"));
         c.handle_data(now, &read);
-        assert!(c.has_events());
-        assert!(!c.next_event_is_data(), "the ping is next");
+        assert!(c.io_state().events_waiting());
+        assert!(!c.io_state().next_is_data(), "the ping is next");
         assert_eq!(
             c.poll_message(),
             None,
             "poll_message took a message from behind the ping"
         );
-        assert_eq!(c.peek_event(), Some(&Event::Ping(Bytes::from_static(b"p"))));
+        assert!(!c.io_state().next_is_data(), "the ping is still next");
         assert_eq!(c.poll_message(), None);
         assert_eq!(c.poll_event(), Some(Event::Ping(Bytes::from_static(b"p"))));
-        assert!(c.next_event_is_data());
-        assert_eq!(c.peek_event(), Some(&text("a")));
+        assert!(c.io_state().next_is_data());
         assert_eq!(c.poll_message(), Some(Message::text("a")));
         // A pong read now goes after the run.
         c.handle_data(now, &peer(OpCode::Pong, b"q"));
         assert_eq!(c.poll_event(), Some(text("b")));
         assert_eq!(c.poll_message(), Some(Message::text("c")));
-        assert!(!c.next_event_is_data());
+        assert!(!c.io_state().next_is_data());
         assert_eq!(c.poll_message(), None);
         assert_eq!(c.poll_event(), Some(Event::Pong(Bytes::from_static(b"q"))));
-        assert!(!c.has_events());
+        assert!(!c.io_state().events_waiting());
         assert_eq!(c.poll_event(), None);
     }
 }
@@ -697,9 +679,9 @@ fn a_big_message_alone_then_a_run_then_a_ping() {
     read.extend(client_frame(OpCode::Text, true, b"y"));
     read.extend(client_frame(OpCode::Ping, true, b"z"));
     c.handle_data(now, &read);
-    assert!(c.next_event_is_data());
+    assert!(c.io_state().next_is_data());
     assert_eq!(c.poll_message(), Some(Message::binary(big)));
-    assert_eq!(c.peek_event(), Some(&text("x")));
+    assert!(c.io_state().next_is_data());
     assert_eq!(c.poll_message(), Some(Message::text("x")));
     assert_eq!(c.poll_message(), Some(Message::text("y")));
     assert_eq!(c.poll_message(), None);
@@ -707,37 +689,37 @@ fn a_big_message_alone_then_a_run_then_a_ping() {
     assert_eq!(c.poll_event(), None);
 }
 
-/// A peek builds the next small message into the head while the rest of its run waits;
-/// reads that follow (a ping, a small message alone in its read) go after all of it.
+/// A run of small messages asked for (not built) between reads while it waits; reads that
+/// follow (a ping, a small message alone in its read) go after all of it.
 #[test]
-fn a_small_message_peeked_into_the_head_keeps_its_place() {
+fn a_run_asked_for_between_reads_keeps_its_place() {
     let _serial = serial();
     let now = Instant::now();
     let mut c = connection_in_role(&Config::default(), false);
     let mut read = client_frame(OpCode::Text, true, b"a");
     read.extend(client_frame(OpCode::Text, true, b"b"));
     c.handle_data(now, &read);
-    assert_eq!(c.peek_event(), Some(&text("a")));
+    assert!(c.io_state().next_is_data());
     c.handle_data(now, &client_frame(OpCode::Ping, true, b"1"));
-    assert_eq!(c.peek_event(), Some(&text("a")));
+    assert!(c.io_state().next_is_data());
     c.handle_data(now, &client_frame(OpCode::Text, true, b"c"));
-    assert!(c.next_event_is_data());
+    assert!(c.io_state().next_is_data());
     assert_eq!(c.poll_event(), Some(text("a")));
-    assert_eq!(c.peek_event(), Some(&text("b")));
+    assert!(c.io_state().next_is_data());
     assert_eq!(c.poll_message(), Some(Message::text("b")));
-    assert!(!c.next_event_is_data());
+    assert!(!c.io_state().next_is_data());
     assert_eq!(c.poll_message(), None);
-    assert_eq!(c.peek_event(), Some(&Event::Ping(Bytes::from_static(b"1"))));
+    assert!(c.io_state().events_waiting());
     assert_eq!(c.poll_event(), Some(Event::Ping(Bytes::from_static(b"1"))));
-    assert_eq!(c.peek_event(), Some(&text("c")));
+    assert!(c.io_state().next_is_data());
     assert_eq!(c.poll_message(), Some(Message::text("c")));
-    assert!(!c.has_events());
-    // The last of a run peeked into the head, then a ping and more small messages.
+    assert!(!c.io_state().events_waiting());
+    // The last of a run asked for, then a ping and more small messages.
     let mut read = client_frame(OpCode::Text, true, b"d");
     read.extend(client_frame(OpCode::Text, true, b"e"));
     c.handle_data(now, &read);
     assert_eq!(c.poll_message(), Some(Message::text("d")));
-    assert_eq!(c.peek_event(), Some(&text("e")));
+    assert!(c.io_state().next_is_data());
     let mut read = client_frame(OpCode::Ping, true, b"2");
     read.extend(client_frame(OpCode::Text, true, b"f"));
     read.extend(client_frame(OpCode::Text, true, b"g"));
@@ -758,7 +740,7 @@ fn a_small_message_peeked_into_the_head_keeps_its_place() {
 fn held_when_drained(mut c: Connection) -> isize {
     while c.poll_event().is_some() {}
     let _ = drain_transmits(&mut c);
-    assert!(!c.has_events());
+    assert!(!c.io_state().events_waiting());
     let before = live();
     drop(c);
     before - live()
@@ -799,21 +781,21 @@ fn a_drained_queue_holds_nothing_whatever_the_pulls() {
         while c.poll_message().is_some() {}
         c
     });
-    holds_nothing("the last of a run peeked into the head, then pulled", || {
+    holds_nothing("the last of a run asked for, then pulled", || {
         let mut c = server();
         c.handle_data(now, &read);
         for _ in 0..19 {
             assert!(c.poll_message().is_some());
         }
-        assert!(c.peek_event().is_some());
+        assert!(c.io_state().next_is_data());
         assert!(c.poll_message().is_some());
-        assert!(!c.has_events());
+        assert!(!c.io_state().events_waiting());
         c
     });
-    holds_nothing("a peek into the head, more reads behind it", || {
+    holds_nothing("a run asked for, more reads behind it", || {
         let mut c = server();
         c.handle_data(now, &read);
-        assert!(c.peek_event().is_some());
+        assert!(c.io_state().next_is_data());
         c.handle_data(now, &pong);
         c.handle_data(now, &read);
         c
@@ -826,25 +808,25 @@ fn a_drained_queue_holds_nothing_whatever_the_pulls() {
         c.handle_data(now, &read);
         c
     });
-    holds_nothing("a fragmented message with a ping between, peeked read by read", || {
+    holds_nothing("a fragmented message with a ping between, pulled read by read", || {
         let mut c = server();
         let mut fragmented = client_frame(OpCode::Text, false, b"frag");
         fragmented.extend(client_frame(OpCode::Ping, true, b"mid"));
         fragmented.extend(client_frame(OpCode::Continuation, true, b"ment"));
         for piece in fragmented.chunks(5) {
             c.handle_data(now, piece);
-            let _ = c.peek_event();
+            while pull_checking_queries(&mut c).is_some() {}
         }
         c
     });
-    holds_nothing("many reads, each drained with peeks", || {
+    holds_nothing("many reads, each drained asking io_state", || {
         let mut c = server();
         for round in 0..50 {
             c.handle_data(now, &read[..36 * (round % 20 + 1)]);
             if round % 3 == 0 {
                 c.handle_data(now, &ping);
             }
-            while c.peek_event().is_some() {
+            while c.io_state().events_waiting() {
                 let _ = c.poll_message().map(Event::Message).or_else(|| c.poll_event());
             }
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use support::*;
 use wsflow::{
-    Accept, ClientEvent, ClientHandshake, ClientRequest, CloseReason, Config, Connection, Event, ServerEvent,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, CloseReason, Config, Connection, Event, Message, ServerEvent,
     ServerHandshake, Transmit,
 };
 
@@ -78,7 +78,7 @@ mod deflate {
     /// The payload of a compressed text message of `len` times `a` (fresh context).
     fn compressed_text(len: usize) -> Vec<u8> {
         let mut sender = Pair::new(deflating(1 << 20, false));
-        sender.client.send_text("a".repeat(len)).unwrap();
+        sender.client.send(Message::text("a".repeat(len))).unwrap();
         let frames = decode_frames(&drain_transmits(&mut sender.client).bytes);
         assert_eq!(frames.len(), 1);
         frames[0].payload.clone()

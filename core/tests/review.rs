@@ -150,7 +150,7 @@ fn streaming_a_compressed_message_delivers_it_in_bounded_pieces() {
     let mut streaming = deflate.clone();
     streaming.streaming(true).max_message_size(1 << 30);
     let mut pair = Pair::with_configs(deflate, streaming);
-    pair.client.send_binary(vec![0u8; 8 << 20]).unwrap();
+    pair.client.send(Message::binary(vec![0u8; 8 << 20])).unwrap();
     pair.drive();
     let pieces: Vec<usize> = pair
         .server_events

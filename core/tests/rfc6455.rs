@@ -293,10 +293,10 @@ fn unsolicited_pong_is_reported() {
 #[test]
 fn s7_1_closing_handshake_initiated_by_client() {
     let mut pair = Pair::new(Config::default());
-    pair.client.send_text("last").unwrap();
+    pair.client.send(Message::text("last")).unwrap();
     pair.client.close(pair.now, CloseCode::NORMAL, "bye").unwrap();
     assert_eq!(
-        pair.client.send_text("more"),
+        pair.client.send(Message::text("more")),
         Err(SendError::Closed),
         "§5.5.1: no data after close"
     );
@@ -407,7 +407,7 @@ fn idle_timeout_starts_a_closing_handshake() {
     config.idle_timeout(Some(Duration::from_secs(30)));
     let mut pair = Pair::with_configs(Config::default(), config);
     pair.advance(Duration::from_secs(20));
-    pair.client.send_text("activity").unwrap();
+    pair.client.send(Message::text("activity")).unwrap();
     pair.drive();
     pair.advance(Duration::from_secs(20));
     assert_eq!(pair.server.state(), State::Open, "activity reset the idle timer");
@@ -435,7 +435,7 @@ fn local_misuse_is_an_immediate_error_and_leaves_the_connection_intact() {
         Err(SendError::CloseReasonTooLong(124))
     );
     c.send_fragment(MessageKind::Text, payload("a"), false).unwrap();
-    assert_eq!(c.send_text("b"), Err(SendError::FragmentInProgress));
+    assert_eq!(c.send(Message::text("b")), Err(SendError::FragmentInProgress));
     assert_eq!(
         c.send_fragment(MessageKind::Binary, payload("b"), true),
         Err(SendError::FragmentInProgress)
@@ -471,7 +471,7 @@ fn auto_fragmentation_at_configured_frame_size() {
     let mut config = Config::default();
     config.outgoing_frame_size(Some(1000));
     let mut server = Connection::server(Arc::new(config), Instant::now());
-    server.send_binary(vec![7u8; 2500]).unwrap();
+    server.send(Message::binary(vec![7u8; 2500])).unwrap();
     let frames = decode_frames(&drain_transmits(&mut server).bytes);
     let shape: Vec<_> = frames.iter().map(|f| (f.opcode, f.fin, f.payload.len())).collect();
     assert_eq!(
@@ -523,8 +523,8 @@ fn streaming_mode_delivers_bytes_as_they_arrive() {
 fn large_messages_arrive_whole_in_both_directions() {
     let mut pair = Pair::new(Config::default());
     let big = Bytes::from((0..200_000u32).map(|i| i as u8).collect::<Vec<_>>());
-    pair.client.send_binary(big.clone()).unwrap();
-    pair.server.send_binary(big.clone()).unwrap();
+    pair.client.send(Message::binary(big.clone())).unwrap();
+    pair.server.send(Message::binary(big.clone())).unwrap();
     pair.drive();
     assert_eq!(pair.server_messages(), vec![Message::Binary(big.clone())]);
     assert_eq!(pair.client_messages(), vec![Message::Binary(big)]);
@@ -534,7 +534,7 @@ fn large_messages_arrive_whole_in_both_directions() {
 fn buffered_amount_counts_queued_bytes() {
     let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
     assert_eq!(server.buffered_amount(), 0);
-    server.send_binary(vec![0u8; 10_000]).unwrap();
+    server.send(Message::binary(vec![0u8; 10_000])).unwrap();
     assert_eq!(server.buffered_amount(), 10_004);
     let _ = drain_transmits(&mut server);
     assert_eq!(server.buffered_amount(), 0);
@@ -547,10 +547,10 @@ fn s5_5_1_messages_before_a_close_can_still_be_answered() {
     let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), &input);
     assert_eq!(server.poll_event(), Some(Event::Message(Message::text("question"))));
-    server.send_text("answer").unwrap();
+    server.send(Message::text("answer")).unwrap();
     assert!(matches!(server.poll_event(), Some(Event::CloseReceived(Some(_)))));
     assert_eq!(
-        server.send_text("too late"),
+        server.send(Message::text("too late")),
         Err(SendError::Closed),
         "the echo is queued now"
     );
@@ -587,7 +587,7 @@ fn s7_1_7_messages_before_a_violation_can_be_answered_before_the_failure() {
     let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
     server.handle_data(Instant::now(), &input);
     assert_eq!(server.poll_event(), Some(Event::Message(Message::text("echo me"))));
-    server.send_text("echo me").unwrap();
+    server.send(Message::text("echo me")).unwrap();
     assert_eq!(server.poll_event(), None);
     let output = drain_transmits(&mut server);
     let frames = decode_frames(&output.bytes);
@@ -598,5 +598,5 @@ fn s7_1_7_messages_before_a_violation_can_be_answered_before_the_failure() {
         "the ping after the violation is ignored"
     );
     assert!(output.shutdown);
-    assert_eq!(server.send_text("late"), Err(SendError::Closed));
+    assert_eq!(server.send(Message::text("late")), Err(SendError::Closed));
 }

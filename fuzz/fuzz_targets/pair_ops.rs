@@ -122,7 +122,7 @@ struct Sender {
 
 /// The error a command must return first: sending needs an open connection.
 fn check_open(connection: &Connection) -> Result<(), SendError> {
-    if connection.can_send() {
+    if connection.io_state().can_send() {
         Ok(())
     } else {
         Err(SendError::Closed)
@@ -136,7 +136,7 @@ enum How {
     Uncompressed,
     /// `send`.
     Send,
-    /// `send_text_copied` / `send_binary_copied`, from borrowed bytes.
+    /// `send_copied`, from borrowed text or bytes.
     Copied,
 }
 
@@ -159,8 +159,8 @@ impl Sender {
         let result = match (how, &message) {
             (How::Uncompressed, _) => connection.send_uncompressed(message.clone()),
             (How::Send, _) => connection.send(message.clone()),
-            (How::Copied, Message::Text(text)) => connection.send_text_copied(text),
-            (How::Copied, Message::Binary(data)) => connection.send_binary_copied(data),
+            (How::Copied, Message::Text(text)) => connection.send_copied(text.as_str()),
+            (How::Copied, Message::Binary(data)) => connection.send_copied(&data[..]),
         };
         assert_eq!(result, expected);
         if expected.is_ok() {
@@ -255,7 +255,7 @@ impl Side {
         );
         if self.closed().is_some() {
             assert_eq!(self.connection.state(), State::Closed);
-            assert!(!self.connection.can_send());
+            assert!(!self.connection.io_state().can_send());
             assert_eq!(self.connection.poll_timeout(), None);
         }
     }

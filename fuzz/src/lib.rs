@@ -161,23 +161,19 @@ pub fn pump_answering(
         assert!(!(closed && wrote), "wrote after Closed");
         let known = events.len();
         loop {
-            // What the queries and peek_event say of the next event is what poll_event
-            // returns. (Every other event is pulled unpeeked, as peeking takes a queued
-            // small message off the hot path.)
-            let has_events = connection.has_events();
-            let next_is_data = connection.next_event_is_data();
-            let peeked = (events.len() % 2 == 0).then(|| connection.peek_event().cloned());
+            // What io_state says of the next event is what poll_event returns.
+            let state = connection.io_state();
+            assert_eq!(state.buffered(), connection.buffered_amount(), "io_state's buffered");
             let Some(event) = connection.poll_event() else {
-                assert!(!has_events && !next_is_data, "an event was announced but not pulled");
-                assert_eq!(peeked.flatten(), None, "peeked an event that was not pulled");
+                assert!(
+                    !state.events_waiting() && !state.next_is_data(),
+                    "an event was announced but not pulled"
+                );
                 break;
             };
-            assert!(has_events, "has_events missed {event:?}");
+            assert!(state.events_waiting(), "events_waiting missed {event:?}");
             let is_data = matches!(event, Event::Message(_) | Event::Fragment { .. });
-            assert_eq!(next_is_data, is_data, "next_event_is_data was wrong about {event:?}");
-            if let Some(peeked) = peeked {
-                assert_eq!(peeked.as_ref(), Some(&event), "peek_event differs from poll_event");
-            }
+            assert_eq!(state.next_is_data(), is_data, "next_is_data was wrong about {event:?}");
             answer(connection, &event);
             events.push(event);
         }

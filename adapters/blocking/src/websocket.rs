@@ -78,7 +78,7 @@ pub(crate) fn command(
     let mark = endpoint.high_water_mark();
     let may_wait = {
         let core = endpoint.core();
-        core.conn.write_may_wait(core.outbox.queued(), mark)
+        core.conn.io_state().write_may_wait(core.outbox.queued(), mark)
     };
     if may_wait && endpoint.batches_sends() {
         return Ok(());
@@ -173,7 +173,7 @@ macro_rules! sending_methods {
         /// # Errors
         /// As [`send`](Self::send).
         pub fn send_text(&mut self, text: impl Into<wsflow::Utf8Bytes>) -> Result<(), crate::Error> {
-            crate::websocket::command(self, |conn, _| conn.send_text(text))
+            crate::websocket::command(self, |conn, _| conn.send(wsflow::Message::text(text)))
         }
 
         /// Sends a binary message, as [`send`](Self::send).
@@ -181,17 +181,17 @@ macro_rules! sending_methods {
         /// # Errors
         /// As [`send`](Self::send).
         pub fn send_binary(&mut self, data: impl Into<bytes::Bytes>) -> Result<(), crate::Error> {
-            crate::websocket::command(self, |conn, _| conn.send_binary(data))
+            crate::websocket::command(self, |conn, _| conn.send(wsflow::Message::binary(data)))
         }
 
         /// Sends a text message copied from `text` (see
-        /// [`Connection::send_text_copied`](wsflow::Connection::send_text_copied): no
-        /// allocation for a small one), as [`send`](Self::send).
+        /// [`Connection::send_copied`](wsflow::Connection::send_copied): no allocation for
+        /// a small one), as [`send`](Self::send).
         ///
         /// # Errors
         /// As [`send`](Self::send).
         pub fn send_text_copied(&mut self, text: &str) -> Result<(), crate::Error> {
-            crate::websocket::command(self, |conn, _| conn.send_text_copied(text))
+            crate::websocket::command(self, |conn, _| conn.send_copied(text))
         }
 
         /// Sends a binary message copied from `data`, as
@@ -200,7 +200,7 @@ macro_rules! sending_methods {
         /// # Errors
         /// As [`send`](Self::send).
         pub fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), crate::Error> {
-            crate::websocket::command(self, |conn, _| conn.send_binary_copied(data))
+            crate::websocket::command(self, |conn, _| conn.send_copied(data))
         }
 
         /// Sends one fragment of a message; `fin` ends it. Text fragments may split code

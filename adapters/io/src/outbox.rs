@@ -42,11 +42,11 @@ pub enum NextWrite {
 ///
 /// ```
 /// use std::{sync::Arc, time::Instant};
-/// use wsflow::{Config, Connection};
+/// use wsflow::{Config, Connection, Message};
 /// use wsflow_io::Outbox;
 ///
 /// let mut connection = Connection::server(Arc::new(Config::default()), Instant::now());
-/// connection.send_text("hello").unwrap();
+/// connection.send(Message::text("hello")).unwrap();
 /// let mut outbox = Outbox::default();
 /// outbox.pull(&mut connection);
 /// assert_eq!(outbox.queued(), 7);

@@ -47,7 +47,7 @@ impl<S: AsyncStream> Inner<S> {
                 Task::Receiver,
                 cx,
                 Connection::poll_event,
-                Connection::next_event_is_data
+                |conn: &Connection| conn.io_state().next_is_data()
             ))?;
             let Event::Closed(closed) = event else {
                 return Poll::Ready(Ok(Some(event)));
@@ -93,7 +93,12 @@ impl<S: AsyncStream> Inner<S> {
     /// After a send: writes now, unless the write may wait for the end of the read's
     /// events (not split, within the mark); then waits while over the mark.
     fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.batch_sends && self.conn.write_may_wait(self.io.unwritten(), self.high_water_mark) {
+        if self.batch_sends
+            && self
+                .conn
+                .io_state()
+                .write_may_wait(self.io.unwritten(), self.high_water_mark)
+        {
             return Poll::Ready(Ok(()));
         }
         self.poll_drain(cx, self.high_water_mark)
@@ -109,7 +114,7 @@ impl<S: AsyncStream> Inner<S> {
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.conn.can_send() {
+        if self.conn.io_state().can_send() {
             self.conn.close(Io::<S>::now(), CloseCode::NORMAL, "")?;
         }
         self.poll_drain(cx, 0)
@@ -322,14 +327,13 @@ macro_rules! sending_methods {
                 self.send(Message::binary(data)).await
             }
 
-            /// Sends a text message copied from `text` (see
-            /// [`Connection::send_text_copied`]: no allocation for a small one), as
-            /// [`send`](Self::send).
+            /// Sends a text message copied from `text` (see [`Connection::send_copied`]:
+            /// no allocation for a small one), as [`send`](Self::send).
             ///
             /// # Errors
             /// As [`send`](Self::send).
             pub async fn send_text_copied(&mut self, text: &str) -> Result<(), Error> {
-                self.queue(|conn, _| conn.send_text_copied(text)).await
+                self.queue(|conn, _| conn.send_copied(text)).await
             }
 
             /// Sends a binary message copied from `data`, as
@@ -338,7 +342,7 @@ macro_rules! sending_methods {
             /// # Errors
             /// As [`send`](Self::send).
             pub async fn send_binary_copied(&mut self, data: &[u8]) -> Result<(), Error> {
-                self.queue(|conn, _| conn.send_binary_copied(data)).await
+                self.queue(|conn, _| conn.send_copied(data)).await
             }
 
             /// Sends one fragment of a message (`fin` ends it), as [`send`](Self::send).

@@ -44,6 +44,141 @@ pub enum State {
     Closed,
 }
 
+/// What a [`Connection`] is ready for, from [`Connection::io_state`]: a snapshot of a few
+/// fields, as cheap to take as to copy (ask again after any input, command or output).
+///
+/// ```
+/// use std::{sync::Arc, time::Instant};
+/// use wsflow::{CloseCode, Config, Connection};
+///
+/// let now = Instant::now();
+/// let mut client = Connection::client(Arc::new(Config::default()), now, [7; 32]);
+/// assert!(client.io_state().can_send());
+/// client.close(now, CloseCode::NORMAL, "bye").unwrap();
+/// let state = client.io_state();
+/// assert!(!state.can_send() && !state.events_waiting());
+/// assert_eq!(state.buffered(), client.buffered_amount());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoState {
+    events_waiting: bool,
+    next_is_data: bool,
+    can_send: bool,
+    buffered: usize,
+}
+
+impl IoState {
+    /// Whether an event waits to be pulled with [`Connection::poll_event`].
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection};
+    ///
+    /// let now = Instant::now();
+    /// let mut server = Connection::server(Arc::new(Config::default()), now);
+    /// assert!(!server.io_state().events_waiting());
+    /// server.handle_data(now, b"\x89\x80\x00\x00\x00\x00"); // a masked, empty ping
+    /// assert!(server.io_state().events_waiting());
+    /// while server.poll_event().is_some() {}
+    /// assert!(!server.io_state().events_waiting());
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn events_waiting(&self) -> bool {
+        self.events_waiting
+    }
+
+    /// Whether the next event is a [`Message`](crate::Event::Message) or a
+    /// [`Fragment`](crate::Event::Fragment), answered without building it. Adapters hand
+    /// data over before writing, so that the answers to all the messages of one read go
+    /// out together.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, Event};
+    ///
+    /// let now = Instant::now();
+    /// let mut server = Connection::server(Arc::new(Config::default()), now);
+    /// // A masked "hi", then a masked, empty ping.
+    /// server.handle_data(now, b"\x81\x82\x00\x00\x00\x00hi\x89\x80\x00\x00\x00\x00");
+    /// assert!(server.io_state().next_is_data());
+    /// assert!(matches!(server.poll_event(), Some(Event::Message(_))));
+    /// assert!(server.io_state().events_waiting() && !server.io_state().next_is_data());
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn next_is_data(&self) -> bool {
+        self.next_is_data
+    }
+
+    /// Whether data may still be sent: no close frame was sent yet (a pong may still go
+    /// out after ours, until the peer's arrives).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{CloseCode, Config, Connection, Message, SendError};
+    ///
+    /// let now = Instant::now();
+    /// let mut server = Connection::server(Arc::new(Config::default()), now);
+    /// assert!(server.io_state().can_send());
+    /// server.close(now, CloseCode::GOING_AWAY, "").unwrap();
+    /// assert!(!server.io_state().can_send());
+    /// assert_eq!(server.send(Message::text("late")), Err(SendError::Closed));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn can_send(&self) -> bool {
+        self.can_send
+    }
+
+    /// Outgoing bytes queued and not yet pulled with
+    /// [`poll_transmit`](Connection::poll_transmit), as
+    /// [`Connection::buffered_amount`].
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, Message};
+    ///
+    /// let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    /// server.send(Message::text("hello")).unwrap();
+    /// assert_eq!(server.io_state().buffered(), 7); // 2 bytes of header, 5 of text
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// The one batching rule: answer the messages of one read in one write. The write of
+    /// what was just queued may wait while events of that read are still to be pulled,
+    /// and the outgoing bytes (the connection's, and the `unwritten` ones a driver took
+    /// and holds) stay within `high_water_mark`. A driver that waits writes the answers
+    /// to all the messages of the read together once the events run out, in one system
+    /// call instead of one per answer.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, Message};
+    ///
+    /// let now = Instant::now();
+    /// let mut server = Connection::server(Arc::new(Config::default()), now);
+    /// // Two masked messages in one read: "a" and "b".
+    /// server.handle_data(now, b"\x81\x81\x00\x00\x00\x00a\x81\x81\x00\x00\x00\x00b");
+    /// let first = server.poll_message().unwrap();
+    /// server.send(first).unwrap(); // an echo
+    /// assert!(server.io_state().write_may_wait(0, 1 << 20)); // "b" waits: write later
+    /// assert!(!server.io_state().write_may_wait(0, 2)); // over the mark: write now
+    /// let second = server.poll_message().unwrap();
+    /// server.send(second).unwrap();
+    /// assert!(!server.io_state().write_may_wait(0, 1 << 20)); // the read is answered
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn write_may_wait(&self, unwritten: usize, high_water_mark: usize) -> bool {
+        self.events_waiting && self.buffered + unwritten <= high_water_mark
+    }
+}
+
 /// How far "never" is: a timeout too large to add to an `Instant` waits this long instead.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -90,13 +225,16 @@ enum Phase {
 /// A WebSocket connection after the opening handshake: a sans-IO state machine.
 ///
 /// It never touches a socket or a clock. Four kinds of methods:
-/// - getters (`&self`): [`state`](Self::state), [`buffered_amount`](Self::buffered_amount), ...
+/// - getters (`&self`): [`state`](Self::state), [`buffered_amount`](Self::buffered_amount),
+///   [`io_state`](Self::io_state) (what it is ready for, to batch writes), ...
 /// - inputs (`handle_*`) that never fail: [`handle_data`](Self::handle_data),
 ///   [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout);
 /// - commands (verbs) that return `Result`: [`send`](Self::send),
-///   [`send_fragment`](Self::send_fragment), [`ping`](Self::ping), [`close`](Self::close);
+///   [`send_copied`](Self::send_copied), [`send_fragment`](Self::send_fragment),
+///   [`ping`](Self::ping), [`close`](Self::close);
 /// - outputs (`poll_*`): [`poll_transmit`](Self::poll_transmit),
-///   [`poll_event`](Self::poll_event), [`poll_timeout`](Self::poll_timeout).
+///   [`poll_event`](Self::poll_event) (or [`poll_message`](Self::poll_message)),
+///   [`poll_timeout`](Self::poll_timeout).
 ///
 /// **The contract:** after any input or command, drain `poll_event` and then
 /// `poll_transmit` (write the bytes in order; on [`Transmit::Shutdown`](crate::Transmit::Shutdown) shut down the write
@@ -238,45 +376,35 @@ impl Connection {
 
     /// Outgoing bytes queued and not yet pulled with [`poll_transmit`](Self::poll_transmit):
     /// compare with a high-water mark for backpressure.
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
         self.tx_queued + self.tx_buf.len() + self.pending_pongs.iter().map(|pong| pong.len() + 6).sum::<usize>()
     }
 
-    /// The event [`poll_event`](Self::poll_event) would return next, if one is queued
-    /// (without pulling it: pulling a close notice queues the close echo). Adapters hold
-    /// back writes while the application works through the messages of one read, so the
-    /// answers to all of them go out together.
-    pub fn peek_event(&mut self) -> Option<&Event> {
-        self.events.peek()
-    }
-
-    /// Whether an event is waiting to be pulled: cheaper than
-    /// [`peek_event`](Self::peek_event)`.is_some()`, which builds the next message.
+    /// What the connection is ready for, in one cheap snapshot: whether events wait to be
+    /// pulled and whether the next is data, whether data may be sent, and how many bytes
+    /// are queued. Adapters ask it on every send and receive, to batch writes (see
+    /// [`IoState::write_may_wait`]).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection};
+    ///
+    /// let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    /// let state = server.io_state();
+    /// assert!(!state.events_waiting() && state.can_send() && state.buffered() == 0);
+    /// server.handle_data(Instant::now(), b"\x81\x82\x00\x00\x00\x00hi"); // a masked "hi"
+    /// assert!(server.io_state().events_waiting() && server.io_state().next_is_data());
+    /// ```
     #[must_use]
     #[inline]
-    pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
-    }
-
-    /// Whether the write of what was just queued may wait: events of the last read are
-    /// still to be pulled, and the outgoing bytes (this connection's and the `unwritten`
-    /// ones a driver took and holds) stay within `high_water_mark`. A driver that waits
-    /// writes the answers to all the messages of one read together, once the events run
-    /// out, in one system call instead of one per answer.
-    #[must_use]
-    #[inline]
-    pub fn write_may_wait(&self, unwritten: usize, high_water_mark: usize) -> bool {
-        self.has_events() && self.buffered_amount() + unwritten <= high_water_mark
-    }
-
-    /// Whether the next event is a [`Message`](Event::Message) or a
-    /// [`Fragment`](Event::Fragment), answered without building it. Adapters hand data
-    /// over before writing, so that the answers to all the messages of one read go out
-    /// together.
-    #[must_use]
-    #[inline]
-    pub fn next_event_is_data(&self) -> bool {
-        self.events.next_is_data()
+    pub fn io_state(&self) -> IoState {
+        IoState {
+            events_waiting: !self.events.is_empty(),
+            next_is_data: self.events.next_is_data(),
+            can_send: self.can_send(),
+            buffered: self.buffered_amount(),
+        }
     }
 
     /// Whether a pong may go out: until the peer's close frame arrived (§5.5.2), even
@@ -286,7 +414,8 @@ impl Connection {
     }
 
     /// Whether data may still be sent (no close frame sent yet).
-    pub fn can_send(&self) -> bool {
+    #[inline]
+    fn can_send(&self) -> bool {
         matches!(
             self.phase,
             Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. }

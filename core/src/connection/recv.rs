@@ -87,7 +87,6 @@ impl Connection {
         if data.is_empty() || !self.reads_frames() {
             return;
         }
-        self.last_received = now;
         self.process_received(now, data);
     }
 
@@ -103,7 +102,12 @@ impl Connection {
                 Some(frame) => frame,
                 None => {
                     if self.partial_header_len == 0 {
-                        if let Err(error) = self.take_small_messages(&mut data) {
+                        let before = data.len();
+                        let taken = self.take_small_messages(&mut data);
+                        if data.len() != before {
+                            self.last_received = now;
+                        }
+                        if let Err(error) = taken {
                             return self.fail(now, error);
                         }
                         if data.is_empty() {
@@ -115,6 +119,11 @@ impl Connection {
                         Ok(None) => return,
                         Err(error) => return self.fail(now, error),
                     };
+                    if !header.opcode.is_control() {
+                        // Only data counts against the idle timeout: pongs to our own
+                        // keepalive pings (and the peer's pings) do not.
+                        self.last_received = now;
+                    }
                     if let Some(kind) = self.whole_message_kind(&header, data.len()) {
                         // The common case, a whole unfragmented message in this read: no
                         // per-frame state at all.
@@ -147,6 +156,7 @@ impl Connection {
                     Ok(())
                 }
             } else {
+                self.last_received = now;
                 self.on_data(&mut frame, chunk, offset, complete)
             };
             if let Err(error) = result {

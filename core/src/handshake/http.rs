@@ -143,7 +143,19 @@ impl Request {
     }
 
     /// Whether this is a valid WebSocket upgrade request. `false` means a plain HTTP
-    /// request, to be answered with [`ServerHandshake::respond`](crate::ServerHandshake::respond).
+    /// request (no `Upgrade: websocket`), to be answered with
+    /// [`ServerHandshake::respond`](crate::ServerHandshake::respond).
+    ///
+    /// Which requests reach the application at all: any well-formed HTTP request head
+    /// that does not try to upgrade (no `Upgrade: websocket`, `Sec-WebSocket-Key` or
+    /// `Sec-WebSocket-Version`: `is_websocket` is `false`), and every valid upgrade. The
+    /// core answers the rest itself, queues the shutdown and reports
+    /// [`ServerEvent::Failed`](crate::ServerEvent::Failed) instead: an upgrade that is not
+    /// `GET` (`405`), not HTTP/1.1, without `Host`, `Upgrade: websocket`,
+    /// `Connection: Upgrade` or exactly one 16-byte `Sec-WebSocket-Key` (`400`), or of a
+    /// version other than 13 (`426` with `Sec-WebSocket-Version: 13`); a malformed head
+    /// (`400`), one over the size or header-count limit (`431`), or none within the
+    /// handshake timeout (`408`).
     pub fn is_websocket(&self) -> bool {
         self.websocket
     }

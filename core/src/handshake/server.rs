@@ -236,6 +236,29 @@ impl ServerHandshake {
         Ok(connection)
     }
 
+    /// Whether the handshake has nothing more to do and everything it queued has been
+    /// pulled: it handed over its [`Connection`] ([`accept`](Self::accept)), or answered
+    /// ([`respond`](Self::respond)), failed (the error response and the shutdown), or the
+    /// client left. Once what was pulled is written, the transport may be dropped (after
+    /// `accept`, the connection owns it).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Response, ServerEvent, ServerHandshake};
+    ///
+    /// let mut handshake = ServerHandshake::new(Arc::new(Config::default()), Instant::now());
+    /// handshake.handle_data(Instant::now(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// assert!(matches!(handshake.poll_event(), Some(ServerEvent::Request(_))));
+    /// assert!(!handshake.is_finished());
+    /// handshake.respond(&Response::new(404)).unwrap();
+    /// while handshake.poll_transmit().is_some() {}
+    /// assert!(handshake.is_finished());
+    /// ```
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(self.stage, Stage::Finished) && self.transmits.is_empty()
+    }
+
     /// Answers the request with an HTTP response instead of upgrading (a rejection such as
     /// 401 or 403, or a page for a plain HTTP request), then shuts the transport down.
     ///

@@ -301,13 +301,13 @@ pub fn pull_message_first(c: &mut Connection) -> Option<Event> {
 }
 
 /// Pulls the next event with `poll_event`, checking that the queries which answer without
-/// building it (`has_events`, `next_event_is_data`) agree with what it is.
+/// building it (`io_state`'s `events_waiting` and `next_is_data`) agree with what it is.
 pub fn pull_checking_queries(c: &mut Connection) -> Option<Event> {
-    let (has_events, next_is_data) = (c.has_events(), c.next_event_is_data());
+    let state = c.io_state();
     let polled = c.poll_event();
-    assert_eq!(has_events, polled.is_some(), "has_events vs poll_event");
+    assert_eq!(state.events_waiting(), polled.is_some(), "events_waiting vs poll_event");
     let is_data = matches!(polled, Some(Event::Message(_) | Event::Fragment { .. }));
-    assert_eq!(next_is_data, is_data, "next_event_is_data vs poll_event");
+    assert_eq!(state.next_is_data(), is_data, "next_is_data vs poll_event");
     polled
 }
 
