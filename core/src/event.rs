@@ -34,8 +34,17 @@ pub enum Event {
     /// pulling it: while it waits, [`Connection::state`](crate::Connection::state) is
     /// already `Closing` and [`IoState::can_send`](crate::IoState::can_send) still holds.
     CloseReceived(Option<CloseFrame>),
-    /// The connection is over: drop the transport. Always the last event, exactly once.
-    /// (Boxed: it is rare, and keeps every other event small.)
+    /// The connection is over. Always the last event, exactly once. (Boxed: it is rare,
+    /// and keeps every other event small.)
+    ///
+    /// The end of the transport is one rule: keep writing what
+    /// [`poll_transmit`](crate::Connection::poll_transmit) still gives (a close echo, the
+    /// close frame of a failure, [`Transmit::Shutdown`]); drop the transport once all of it
+    /// is written, or when the deadline [`poll_timeout`](crate::Connection::poll_timeout)
+    /// still returns (the close timeout after the end) has passed: `handle_timeout` then
+    /// drops what is left and `poll_timeout` returns `None`. Dropping at once instead can
+    /// cost the peer the close frame (a TCP reset); waiting with no deadline lets a peer
+    /// that stopped reading hold the socket.
     Closed(Box<Closed>),
 }
 

@@ -37,9 +37,18 @@ fn run(pair: &mut Pair, seconds: u64, mut each_second: impl FnMut(&mut Pair, u64
 fn keepalive_pongs_do_not_hold_off_the_idle_timeout() {
     let mut pair = pair(Some(Duration::from_secs(1)));
     run(&mut pair, 7, |_, _| {});
-    let pongs = pair.server_events.iter().filter(|event| matches!(event, Event::Pong(_))).count();
+    let pongs = pair
+        .server_events
+        .iter()
+        .filter(|event| matches!(event, Event::Pong(_)))
+        .count();
     assert!(pongs >= 3, "keepalive ran: {pongs} pongs");
-    assert_eq!(close_received(&pair), Some(1001), "the idle server closes: {:?}", pair.client_events);
+    assert_eq!(
+        close_received(&pair),
+        Some(1001),
+        "the idle server closes: {:?}",
+        pair.client_events
+    );
 }
 
 #[test]
@@ -72,9 +81,14 @@ fn the_bytes_of_a_slow_message_reset_the_idle_timeout() {
         if second % 3 == 0 {
             let fin = second == 12;
             let data = bytes::Bytes::from_static(b"part");
-            pair.client.send_fragment(wsflow::MessageKind::Binary, data, fin).unwrap();
+            pair.client
+                .send_fragment(wsflow::MessageKind::Binary, data, fin)
+                .unwrap();
         }
     });
     assert_eq!(close_received(&pair), None, "{:?}", pair.client_events);
-    assert_eq!(pair.server_messages(), vec![Message::binary(b"partpartpartpart".to_vec())]);
+    assert_eq!(
+        pair.server_messages(),
+        vec![Message::binary(b"partpartpartpart".to_vec())]
+    );
 }

@@ -221,25 +221,26 @@ impl<S: AsyncStream> Io<S> {
     }
 
     /// Writes what the finished machine still transmits (its last frames, the shutdown)
-    /// until all of it is written or `deadline` passes, whichever comes first: a peer that
-    /// stopped reading cannot hold the connection open. A failing stream ends the wait.
-    pub(crate) fn poll_linger(
-        &mut self,
-        machine: &mut impl SansIo,
-        task: Task,
-        cx: &mut Context<'_>,
-        deadline: Instant,
-    ) -> Poll<()> {
+    /// until all of it is written or the machine's linger deadline passes, whichever comes
+    /// first (the core's end-of-connection rule: see `wsflow::Event::Closed`): a peer that
+    /// stopped reading cannot hold the transport. A failing stream ends the wait.
+    pub(crate) fn poll_linger(&mut self, machine: &mut impl SansIo, task: Task, cx: &mut Context<'_>) -> Poll<()> {
         let waker = self.register(task, cx);
         let cx = &mut Context::from_waker(&waker);
-        self.outbox.pull(machine);
-        match self.poll_write_outbox(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(()),
-            Poll::Ready(Err(error)) => {
-                self.fail(machine, error);
-                Poll::Ready(())
+        loop {
+            self.outbox.pull(machine);
+            match self.poll_write_outbox(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(()),
+                Poll::Ready(Err(error)) => {
+                    self.fail(machine, error);
+                    return Poll::Ready(());
+                }
+                Poll::Pending => {}
             }
-            Poll::Pending => self.timer.poll_expired::<S::Runtime>(Some(deadline), cx),
+            if machine.poll_timeout().is_none() {
+                return Poll::Ready(());
+            }
+            ready!(self.poll_timer(machine, cx));
         }
     }
 

@@ -26,8 +26,9 @@ struct Inner<S: AsyncStream> {
     io: Io<S>,
     conn: Connection,
     /// [`Event::Closed`] came from the core while its last bytes (a close frame, the
-    /// shutdown) were still to be written: handed over once they are, or at the deadline.
-    closing: Option<(Box<Closed>, Instant)>,
+    /// shutdown) were still to be written: handed over once they are, or at the core's
+    /// linger deadline.
+    closing: Option<Box<Closed>>,
     /// Set when [`Event::Closed`] has been handed to the application.
     closed: Option<Box<Closed>>,
     high_water_mark: usize,
@@ -52,15 +53,12 @@ impl<S: AsyncStream> Inner<S> {
             let Event::Closed(closed) = event else {
                 return Poll::Ready(Ok(Some(event)));
             };
-            let deadline = Io::<S>::now() + self.conn.config().get_close_timeout();
-            self.closing = Some((closed, deadline));
+            self.closing = Some(closed);
         }
-        // The end: the transport may be dropped once the last bytes are written, but a
-        // peer that stopped reading holds it no longer than the close timeout.
-        if let Some((_, deadline)) = &self.closing {
-            ready!(self.io.poll_linger(&mut self.conn, Task::Receiver, cx, *deadline));
-        }
-        let Some((closed, _)) = self.closing.take() else {
+        // The end: the last bytes are written before `Closed` is handed over, for at most
+        // the core's linger deadline.
+        ready!(self.io.poll_linger(&mut self.conn, Task::Receiver, cx));
+        let Some(closed) = self.closing.take() else {
             return Poll::Ready(Ok(None));
         };
         self.closed = Some(closed.clone());
@@ -143,9 +141,10 @@ impl<S: AsyncStream> Inner<S> {
 /// [`recv_message`](Self::recv_message)) and `Sink<Message>` (`feed` several messages and
 /// `flush` to write them in one vectored write; `close` sends a 1000 close frame).
 ///
-/// The end of a connection: when the core reports [`Event::Closed`], `recv` first writes
-/// what is left (the close echo, the shutdown), for at most [`Config::close_timeout`], and
-/// then returns it; the stream may be dropped from then on.
+/// The end of a connection follows the core's rule (see [`Event::Closed`]): when the core
+/// reports it, `recv` first writes what is left (the close echo, the shutdown), for at
+/// most [`Config::close_timeout`], and then returns it; the stream may be dropped from
+/// then on.
 ///
 /// ## Cancel safety
 /// Every async method keeps its progress in the connection, so dropping its future loses

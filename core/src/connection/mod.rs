@@ -40,7 +40,8 @@ pub enum State {
     Open,
     /// A close frame was sent; waiting for the peer's, or for the transport to close.
     Closing,
-    /// Over: [`Event::Closed`] has been queued.
+    /// Over: [`Event::Closed`] has been queued. The last bytes may still be written until
+    /// the deadline from [`Connection::poll_timeout`] (see [`Event::Closed`]).
     Closed,
 }
 
@@ -218,8 +219,13 @@ enum Phase {
         deadline: Instant,
         reason: CloseReason,
     },
-    /// `Closed` has been queued.
-    Done,
+    /// `Closed` has been queued. Until `linger` (the close timeout after the end), the
+    /// transport is still written to: what `poll_transmit` has left (a close echo, the
+    /// shutdown) and what the driver took and holds. Then `handle_timeout` drops what is
+    /// left, and the transport may be dropped in any case.
+    Done {
+        linger: Option<Instant>,
+    },
 }
 
 /// A WebSocket connection after the opening handshake: a sans-IO state machine.
@@ -370,7 +376,7 @@ impl Connection {
             | Phase::CloseSent { .. }
             | Phase::AwaitingEof { .. }
             | Phase::Draining { .. } => State::Closing,
-            Phase::Done => State::Closed,
+            Phase::Done { .. } => State::Closed,
         }
     }
 
@@ -425,19 +431,19 @@ impl Connection {
     // ---- inputs ----
 
     /// Reports that the transport was closed by the peer (read returned 0).
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
         self.carry_out_deferred_failure();
-        match std::mem::replace(&mut self.phase, Phase::Done) {
+        match std::mem::replace(&mut self.phase, Phase::Done { linger: None }) {
             Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::CloseSent { .. } => {
                 self.queue_shutdown();
-                self.finish(CloseReason::Eof);
+                self.finish(now, CloseReason::Eof);
             }
             Phase::AwaitingEof { reason, .. } => {
                 self.queue_shutdown();
-                self.finish(reason);
+                self.finish(now, reason);
             }
-            Phase::Draining { reason, .. } => self.finish(reason),
-            Phase::Done => {}
+            Phase::Draining { reason, .. } => self.finish(now, reason),
+            done @ Phase::Done { .. } => self.phase = done,
         }
     }
 
@@ -590,8 +596,12 @@ impl Connection {
         self.message = None;
     }
 
-    fn finish(&mut self, reason: CloseReason) {
-        self.phase = Phase::Done;
+    /// The end: `Closed` is queued, and the transport lingers for at most the close
+    /// timeout while the last bytes are written (see [`Event::Closed`]).
+    fn finish(&mut self, now: Instant, reason: CloseReason) {
+        self.phase = Phase::Done {
+            linger: Some(deadline(now, self.config.close_timeout)),
+        };
         self.drop_receive_state();
         self.events.push(Event::Closed(Box::new(Closed {
             sent: self.close_sent.as_deref().cloned(),

@@ -313,6 +313,16 @@ impl Connection {
         self.shutdown_queued = true;
     }
 
+    /// Forgets every byte not yet pulled (the linger is over: nobody will write them).
+    pub(super) fn drop_transmits(&mut self) {
+        self.tx_buf = BytesMut::new();
+        self.tx_queue = VecDeque::new();
+        self.tx_queued = 0;
+        self.pending_pongs = VecDeque::new();
+        self.shutdown_queued = false;
+        self.outgoing = None;
+    }
+
     fn next_mask(&mut self) -> Option<[u8; 4]> {
         self.masks.as_mut().map(|rng| rng.next_u32().to_ne_bytes())
     }

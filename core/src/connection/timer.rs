@@ -28,8 +28,7 @@ impl Connection {
                     self.pong_deadline = None;
                     self.queue_close_frame(CloseCode::INTERNAL_ERROR, "keepalive ping timeout");
                     self.queue_shutdown();
-                    self.phase = Phase::Done;
-                    self.finish(CloseReason::TimedOut(Timeout::Keepalive));
+                    self.finish(now, CloseReason::TimedOut(Timeout::Keepalive));
                     return;
                 }
                 if let Some(idle) = self.config.idle_timeout {
@@ -44,17 +43,20 @@ impl Connection {
             }
             Phase::CloseSent { deadline } if now >= deadline => {
                 self.queue_shutdown();
-                self.phase = Phase::Done;
-                self.finish(CloseReason::TimedOut(Timeout::Close));
+                self.finish(now, CloseReason::TimedOut(Timeout::Close));
             }
             Phase::AwaitingEof { deadline, reason } if now >= deadline => {
                 self.queue_shutdown();
-                self.phase = Phase::Done;
-                self.finish(reason);
+                self.finish(now, reason);
             }
             Phase::Draining { deadline, reason } if now >= deadline => {
-                self.phase = Phase::Done;
-                self.finish(reason);
+                self.finish(now, reason);
+            }
+            Phase::Done { linger: Some(linger) } if now >= linger => {
+                // The peer had the close timeout to take the last bytes: whatever is left
+                // is dropped, and so may the transport be.
+                self.phase = Phase::Done { linger: None };
+                self.drop_transmits();
             }
             _ => {}
         }
@@ -73,8 +75,10 @@ impl Connection {
             Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(*deadline)
             }
+            // The end: how long the last bytes may take to be written.
+            Phase::Done { linger } => *linger,
             // Waiting for the application to pull its events: no timer of ours runs.
-            Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::Done => None,
+            Phase::CloseReceived { .. } | Phase::Failing { .. } => None,
         }
     }
 
