@@ -312,6 +312,20 @@ pub struct WebSocket<S> {
 impl<S: Transport> WebSocket<S> {
     /// Wraps a connection whose handshake was done on `stream`, writing what it queued
     /// (a server's 101 response).
+    /// Adopts a stream that was upgraded elsewhere (by an HTTP server that answered the
+    /// upgrade itself) with the [`Connection`] negotiated for it. `read_past_head` is what
+    /// the server read after the request head: the connection gets it first, before
+    /// anything read from `stream`.
+    ///
+    /// # Errors
+    /// When writing what the connection has queued fails.
+    pub fn from_upgraded(stream: S, mut conn: Connection, read_past_head: &[u8]) -> Result<Self, Error> {
+        if !read_past_head.is_empty() {
+            conn.handle_data(Instant::now(), read_past_head);
+        }
+        Self::start(stream, conn, Inbox::new())
+    }
+
     pub(crate) fn start(stream: S, conn: Connection, inbox: Inbox) -> Result<Self, Error> {
         let mut websocket = Self {
             stream,
