@@ -68,6 +68,9 @@ mod message;
 mod queue;
 pub mod utf8;
 
+/// The shared byte buffer of the public API (message payloads, [`Transmit::Data`]),
+/// re-exported so that users need no `bytes` dependency of their own.
+pub use bytes::Bytes;
 pub use config::Config;
 pub use connection::{Connection, IoState, Role, State};
 #[cfg(feature = "deflate")]
