@@ -22,7 +22,10 @@ fn server_connection() -> Connection {
 
 #[test]
 fn tokio_adopts_an_upgraded_stream_and_reads_what_was_read_past_the_head() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let (mut peer, ours) = tokio::io::duplex(1 << 16);
         // What the HTTP server read after the head, and what comes later on the stream.
@@ -31,9 +34,15 @@ fn tokio_adopts_an_upgraded_stream_and_reads_what_was_read_past_the_head() {
         let stream = wsflow_tokio::TokioIo::new(ours);
         let mut websocket = wsflow_tokio::WebSocket::from_upgraded(stream, server_connection(), &pipelined);
         let within = Duration::from_secs(5);
-        let first = tokio::time::timeout(within, websocket.recv_message()).await.unwrap().unwrap();
+        let first = tokio::time::timeout(within, websocket.recv_message())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first, Some(Message::text("read past the head")));
-        let second = tokio::time::timeout(within, websocket.recv_message()).await.unwrap().unwrap();
+        let second = tokio::time::timeout(within, websocket.recv_message())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(second, Some(Message::text("from the stream")));
         websocket.send_text("echo").await.unwrap();
         let mut echo = [0; 6];
@@ -49,8 +58,14 @@ fn blocking_adopts_an_upgraded_stream_and_reads_what_was_read_past_the_head() {
     let pipelined = client_text("read past the head");
     peer.write_all(&client_text("from the stream")).unwrap();
     let mut websocket = wsflow_blocking::WebSocket::from_upgraded(ours, server_connection(), &pipelined).unwrap();
-    assert_eq!(websocket.recv_message().unwrap(), Some(Message::text("read past the head")));
-    assert_eq!(websocket.recv_message().unwrap(), Some(Message::text("from the stream")));
+    assert_eq!(
+        websocket.recv_message().unwrap(),
+        Some(Message::text("read past the head"))
+    );
+    assert_eq!(
+        websocket.recv_message().unwrap(),
+        Some(Message::text("from the stream"))
+    );
     websocket.send_text("echo").unwrap();
     let mut echo = [0; 6];
     peer.read_exact(&mut echo).unwrap();

@@ -324,21 +324,23 @@ impl<S: AsyncStream> Io<S> {
         let cx = &mut Context::from_waker(&waker);
         loop {
             self.outbox.pull(machine);
-            match self.poll_write_outbox(cx) {
-                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
+            let done = match self.poll_write_outbox(cx) {
+                Poll::Ready(Ok(())) => true,
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(self.fail(machine, error))),
-                Poll::Pending if high_water_mark > 0 && self.outbox.queued() <= high_water_mark => {
-                    return Poll::Ready(Ok(()))
-                }
-                Poll::Pending => {}
+                Poll::Pending => high_water_mark > 0 && self.outbox.queued() <= high_water_mark,
+            };
+            // The timer is polled even when the write is done: the command just carried
+            // out may have set a new deadline (a close timeout), and a task waiting
+            // elsewhere (the other half, in a read) must be woken at it: the timer is armed
+            // here with the waker of every waiting task.
+            if self.poll_timer(machine, cx).is_ready() {
+                continue;
             }
-            if self.poll_timer(machine, cx).is_pending() {
-                return if finished(machine) {
-                    Poll::Ready(Ok(()))
-                } else {
-                    Poll::Pending
-                };
-            }
+            return if done || finished(machine) {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            };
         }
     }
 }

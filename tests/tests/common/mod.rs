@@ -1,15 +1,44 @@
-//! Client checks shared by the interop tests (against Python `websockets` and Node `ws`)
-//! and the cross-adapter matrix: every adapter's client runs the same script against an
-//! echo server that selects "superchat"/"chat", accepts permessage-deflate, and closes with
-//! CODE and REASON when it receives the text `close:CODE:REASON`.
+//! Helpers shared by the test binaries: [`within`] (the upper bound on a test's duration),
+//! [`tls`] (a self-signed certificate and the configurations that use it), and the client
+//! checks of the interop tests (against Python `websockets` and Node `ws`) and the
+//! cross-adapter matrix: every adapter's client runs the same script against an echo server
+//! that selects "superchat"/"chat", accepts permessage-deflate, and closes with CODE and
+//! REASON when it receives the text `close:CODE:REASON`.
 #![allow(dead_code)] // each test binary uses its part
 
-use std::sync::Arc;
+pub mod tls;
+
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
 
 use bytes::Bytes;
 use wsflow::{CloseCode, Config, DeflateConfig, Event, Message, MessageKind};
 
 pub const TEXT: &str = "héllo wörld ✓ 🦀";
+
+/// The longest any test may take: an upper bound, never a synchronisation.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `test` on a thread named `name` and fails if it takes longer than [`LIMIT`]; a
+/// panic in it is re-raised here with its own message.
+pub fn within<T: Send + 'static>(name: &str, test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, finished) = mpsc::channel();
+    let thread = thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = done.send(test());
+        })
+        .unwrap();
+    match finished.recv_timeout(LIMIT) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name}: the test took longer than {LIMIT:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the test thread ended without a result"),
+        },
+    }
+}
 
 /// Offer permessage-deflate, as browsers do; every server here accepts it.
 pub fn deflate_config() -> Arc<Config> {
