@@ -92,9 +92,10 @@ pub(crate) struct Io<S: AsyncStream> {
     read_closed: bool,
     outbox: Outbox,
     timer: DeadlineTimer<<S::Runtime as Runtime>::Timer>,
-    wakers: Arc<TaskWakers>,
-    /// Wakes every task in `wakers`; the stream and the timer are polled with it.
-    fan_out: Waker,
+    /// Set once the connection is split: the tasks waiting on it, and the waker that wakes
+    /// them all, which the stream and the timer are then polled with. A connection used by
+    /// one task polls with that task's own waker and holds neither.
+    shared: Option<(Arc<TaskWakers>, Waker)>,
 }
 
 impl<S: AsyncStream + std::fmt::Debug> std::fmt::Debug for Io<S> {
@@ -110,7 +111,6 @@ impl<S: AsyncStream + std::fmt::Debug> std::fmt::Debug for Io<S> {
 
 impl<S: AsyncStream> Io<S> {
     pub(crate) fn new(stream: S) -> Self {
-        let wakers = Arc::new(TaskWakers::default());
         Self {
             stream,
             read_closed: false,
@@ -119,9 +119,14 @@ impl<S: AsyncStream> Io<S> {
                 timer: None,
                 armed_for: None,
             },
-            fan_out: Waker::from(wakers.clone()),
-            wakers,
+            shared: None,
         }
+    }
+
+    /// From now on two tasks poll this connection (split halves).
+    pub(crate) fn share(&mut self) {
+        let wakers = Arc::new(TaskWakers::default());
+        self.shared = Some((wakers.clone(), Waker::from(wakers)));
     }
 
     /// The runtime's current time.
@@ -134,14 +139,16 @@ impl<S: AsyncStream> Io<S> {
         self.outbox.queued()
     }
 
-    /// Records `cx`'s waker for `task` and returns the waker to poll the stream and timer with.
-    fn register(&self, task: Task, cx: &Context<'_>) -> Waker {
-        let mut waiting = self.wakers.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+    /// On a shared connection: records `cx`'s waker for `task` and returns the waker to
+    /// poll the stream and timer with. `None`: poll with `cx` itself.
+    fn register(&self, task: Task, cx: &Context<'_>) -> Option<Waker> {
+        let (wakers, fan_out) = self.shared.as_ref()?;
+        let mut waiting = wakers.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = &mut waiting[task as usize];
         if !slot.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
             *slot = Some(cx.waker().clone());
         }
-        self.fan_out.clone()
+        Some(fan_out.clone())
     }
 
     /// Writes the outbox (several chunks per vectored write), flushes, then shuts the
@@ -225,8 +232,13 @@ impl<S: AsyncStream> Io<S> {
     /// first (the core's end-of-connection rule: see `wsflow::Event::Closed`): a peer that
     /// stopped reading cannot hold the transport. A failing stream ends the wait.
     pub(crate) fn poll_linger(&mut self, machine: &mut impl SansIo, task: Task, cx: &mut Context<'_>) -> Poll<()> {
-        let waker = self.register(task, cx);
-        let cx = &mut Context::from_waker(&waker);
+        match self.register(task, cx) {
+            Some(waker) => self.poll_linger_with(machine, &mut Context::from_waker(&waker)),
+            None => self.poll_linger_with(machine, cx),
+        }
+    }
+
+    fn poll_linger_with(&mut self, machine: &mut impl SansIo, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             self.outbox.pull(machine);
             match self.poll_write_outbox(cx) {
@@ -281,17 +293,31 @@ impl<S: AsyncStream> Io<S> {
         mut next_event: impl FnMut(&mut T) -> Option<E>,
         batched: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<E>> {
-        // Registered only once the stream or the timer is polled: the messages of a read
-        // are handed over without touching the wakers.
-        let mut waker = None;
+        // The messages of a read are handed over without touching the wakers.
+        if batched(machine) {
+            if let Some(event) = next_event(machine) {
+                return Poll::Ready(Ok(event));
+            }
+        }
+        match self.register(task, cx) {
+            Some(waker) => self.poll_event_with(machine, &mut Context::from_waker(&waker), next_event, batched),
+            None => self.poll_event_with(machine, cx, next_event, batched),
+        }
+    }
+
+    fn poll_event_with<T: SansIo, E>(
+        &mut self,
+        machine: &mut T,
+        cx: &mut Context<'_>,
+        mut next_event: impl FnMut(&mut T) -> Option<E>,
+        batched: impl Fn(&T) -> bool,
+    ) -> Poll<io::Result<E>> {
         loop {
             if batched(machine) {
                 if let Some(event) = next_event(machine) {
                     return Poll::Ready(Ok(event));
                 }
             }
-            let waker = waker.get_or_insert_with(|| self.register(task, cx));
-            let cx = &mut Context::from_waker(waker);
             self.outbox.pull(machine);
             if let Poll::Ready(Err(error)) = self.poll_write_outbox(cx) {
                 self.fail_unless_peer_gone(machine, error)?;
@@ -320,8 +346,19 @@ impl<S: AsyncStream> Io<S> {
         high_water_mark: usize,
         finished: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<()>> {
-        let waker = self.register(task, cx);
-        let cx = &mut Context::from_waker(&waker);
+        match self.register(task, cx) {
+            Some(waker) => self.poll_drain_with(machine, &mut Context::from_waker(&waker), high_water_mark, finished),
+            None => self.poll_drain_with(machine, cx, high_water_mark, finished),
+        }
+    }
+
+    fn poll_drain_with<T: SansIo>(
+        &mut self,
+        machine: &mut T,
+        cx: &mut Context<'_>,
+        high_water_mark: usize,
+        finished: impl Fn(&T) -> bool,
+    ) -> Poll<io::Result<()>> {
         loop {
             self.outbox.pull(machine);
             let done = match self.poll_write_outbox(cx) {

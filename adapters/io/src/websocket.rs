@@ -222,7 +222,8 @@ impl<S: AsyncStream> WebSocket<S> {
 
     /// Splits the connection into a sending and a receiving half, for two tasks. They share
     /// the connection behind a mutex held only while a poll runs, never across an await.
-    pub fn split(self) -> (WsSender<S>, WsReceiver<S>) {
+    pub fn split(mut self) -> (WsSender<S>, WsReceiver<S>) {
+        self.inner.io.share();
         // The receiving task may be busy elsewhere while events wait: sends write at once.
         let shared = Arc::new(Mutex::new(Inner {
             batch_sends: false,
