@@ -162,6 +162,10 @@ pub enum HandshakeError {
     UnexpectedSubprotocol(String),
     /// The server answered with an extension we did not offer or with parameters we cannot accept.
     UnexpectedExtension(String),
+    /// The server answered with a status other than 101 Switching Protocols (seen when
+    /// checking a response that another HTTP client received, see
+    /// [`ClientNegotiation::into_connection`](crate::ClientNegotiation::into_connection)).
+    UnexpectedStatus(u16),
     /// The peer closed the connection before the handshake finished.
     UnexpectedEof,
     /// The handshake did not finish within the configured time.
@@ -177,9 +181,11 @@ impl HandshakeError {
             Self::MethodNotAllowed(_) => Some(405),
             Self::UnsupportedVersion(_) => Some(426),
             Self::TimedOut => Some(408),
-            Self::BadAccept | Self::UnexpectedSubprotocol(_) | Self::UnexpectedExtension(_) | Self::UnexpectedEof => {
-                None
-            }
+            Self::BadAccept
+            | Self::UnexpectedSubprotocol(_)
+            | Self::UnexpectedExtension(_)
+            | Self::UnexpectedStatus(_)
+            | Self::UnexpectedEof => None,
         }
     }
 }
@@ -196,6 +202,7 @@ impl fmt::Display for HandshakeError {
             Self::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             Self::UnexpectedSubprotocol(name) => write!(f, "server selected subprotocol {name:?} that was not offered"),
             Self::UnexpectedExtension(name) => write!(f, "server selected extension {name:?} that was not offered"),
+            Self::UnexpectedStatus(status) => write!(f, "server answered {status} instead of 101"),
             Self::UnexpectedEof => f.write_str("connection closed during the handshake"),
             Self::TimedOut => f.write_str("handshake timed out"),
         }

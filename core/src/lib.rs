@@ -78,8 +78,8 @@ pub use deflate::DeflateConfig;
 pub use error::{HandshakeError, ProtocolError, SendError};
 pub use event::{CloseReason, Closed, Event, Timeout, Transmit};
 pub use handshake::{
-    accept_key, Accept, ClientEvent, ClientHandshake, ClientRequest, Headers, Request, Response, ServerEvent,
-    ServerHandshake, UrlError,
+    accept_key, Accept, ClientEvent, ClientHandshake, ClientNegotiation, ClientRequest, Headers, HttpVersion,
+    Negotiated, Rejection, Request, Response, ServerEvent, ServerHandshake, ServerNegotiation, UrlError,
 };
 pub use message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
 

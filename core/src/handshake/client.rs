@@ -4,17 +4,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 
-use super::http::{write_header_line, write_headers, Headers, Response};
+use super::http::{push_checked, Headers, Response};
+use super::negotiate::ClientNegotiation;
 use super::url::{UrlError, WsUrl};
-use super::{accept_key, keep_pipelined, malformed, read_head, ClientEvent};
+use super::{keep_pipelined, malformed, read_head, ClientEvent, DeflateAgreed};
 use crate::config::Config;
 use crate::connection::deadline;
-use crate::connection::{Connection, Role};
+use crate::connection::Connection;
 use crate::error::{HandshakeError, SendError};
 use crate::event::Transmit;
 
@@ -92,17 +90,17 @@ impl ClientRequest {
         &self.subprotocols
     }
 
-    fn to_bytes(&self, key: &str, extensions: Option<&str>) -> Result<Bytes, SendError> {
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"GET ");
-        out.extend_from_slice(self.url.target.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        write_header_line(&mut out, "Host", self.url.host_header().as_bytes())?;
-        out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
-        write_header_line(&mut out, "Sec-WebSocket-Key", key.as_bytes())?;
-        out.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n");
+    /// The headers of the upgrade request with `key` and the extension offer, in the order
+    /// they are sent, each checked against header injection.
+    pub(super) fn head_headers(&self, key: &str, extensions: Option<&str>) -> Result<Headers, SendError> {
+        let mut headers = Headers::new();
+        push_checked(&mut headers, "Host", self.url.host_header().as_bytes())?;
+        headers.append("Upgrade", "websocket");
+        headers.append("Connection", "Upgrade");
+        push_checked(&mut headers, "Sec-WebSocket-Key", key.as_bytes())?;
+        headers.append("Sec-WebSocket-Version", "13");
         if let Some(origin) = &self.origin {
-            write_header_line(&mut out, "Origin", origin.as_bytes())?;
+            push_checked(&mut headers, "Origin", origin.as_bytes())?;
         }
         if !self.subprotocols.is_empty() {
             if let Some(bad) = self
@@ -112,18 +110,19 @@ impl ClientRequest {
             {
                 return Err(SendError::InvalidHeader(format!("Sec-WebSocket-Protocol {bad}")));
             }
-            write_header_line(
-                &mut out,
+            push_checked(
+                &mut headers,
                 "Sec-WebSocket-Protocol",
                 self.subprotocols.join(", ").as_bytes(),
             )?;
         }
         if let Some(extensions) = extensions {
-            write_header_line(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes())?;
+            push_checked(&mut headers, "Sec-WebSocket-Extensions", extensions.as_bytes())?;
         }
-        write_headers(&mut out, self.headers.iter())?;
-        out.extend_from_slice(b"\r\n");
-        Ok(Bytes::from(out))
+        for (name, value) in self.headers.iter() {
+            push_checked(&mut headers, name, value)?;
+        }
+        Ok(headers)
     }
 }
 
@@ -149,10 +148,7 @@ enum Stage {
 /// [`into_connection`](Self::into_connection)), [`ClientEvent::Rejected`] (a non-101
 /// response with its body) or [`ClientEvent::Failed`].
 pub struct ClientHandshake {
-    config: Arc<Config>,
-    masks: Box<ChaCha8Rng>,
-    expected_accept: String,
-    offered: Vec<String>,
+    negotiation: ClientNegotiation,
     buf: BytesMut,
     head_len: usize,
     deadline: Instant,
@@ -161,8 +157,7 @@ pub struct ClientHandshake {
     events: VecDeque<ClientEvent>,
     /// The peer closed the transport after the head: the connection learns it at once.
     eof: bool,
-    #[cfg(feature = "deflate")]
-    deflate: Option<crate::deflate::DeflateParams>,
+    deflate: DeflateAgreed,
 }
 
 impl std::fmt::Debug for ClientHandshake {
@@ -185,28 +180,17 @@ impl ClientHandshake {
         now: Instant,
         entropy: [u8; 32],
     ) -> Result<Self, SendError> {
-        let mut masks = Box::new(ChaCha8Rng::from_seed(entropy));
-        let mut nonce = [0u8; 16];
-        masks.fill_bytes(&mut nonce);
-        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        #[cfg(feature = "deflate")]
-        let offer = config.deflate.as_ref().map(crate::deflate::DeflateConfig::client_offer);
-        #[cfg(not(feature = "deflate"))]
-        let offer: Option<String> = None;
-        let bytes = request.to_bytes(&key, offer.as_deref())?;
+        let negotiation = ClientNegotiation::new(request, config, entropy)?;
+        let bytes = negotiation.request_bytes()?;
         Ok(Self {
-            deadline: deadline(now, config.handshake_timeout),
-            config,
-            masks,
-            expected_accept: accept_key(key.as_bytes()),
-            offered: request.subprotocols.clone(),
+            deadline: deadline(now, negotiation.config.handshake_timeout),
+            negotiation,
             buf: BytesMut::new(),
             head_len: 0,
             stage: Stage::Reading,
             transmits: VecDeque::from([Transmit::Data(bytes)]),
             events: VecDeque::new(),
             eof: false,
-            #[cfg(feature = "deflate")]
             deflate: None,
         })
     }
@@ -218,14 +202,14 @@ impl ClientHandshake {
             Stage::ReadingBody { .. } => return self.read_body(data),
             // Frames the server sent right after the 101: kept for the connection.
             Stage::Accepted => {
-                if let Err(error) = keep_pipelined(&mut self.buf, self.head_len, data, &self.config) {
+                if let Err(error) = keep_pipelined(&mut self.buf, self.head_len, data, &self.negotiation.config) {
                     self.fail(error);
                 }
                 return;
             }
             Stage::Finished => return,
         }
-        let head_len = match read_head(&mut self.buf, data, self.config.max_handshake_size) {
+        let head_len = match read_head(&mut self.buf, data, self.negotiation.config.max_handshake_size) {
             Ok(Some(head_len)) => head_len,
             Ok(None) => return,
             Err(error) => return self.fail(error),
@@ -318,11 +302,7 @@ impl ClientHandshake {
         if !matches!(self.stage, Stage::Accepted) {
             return Err(SendError::InvalidState("the server has not accepted the upgrade"));
         }
-        let mut connection = Connection::new(Role::Client, self.config, now, Some(self.masks));
-        #[cfg(feature = "deflate")]
-        if let Some(params) = self.deflate {
-            connection.set_deflate(crate::deflate::DeflateCodec::new(params, Role::Client));
-        }
+        let mut connection = self.negotiation.open(now, self.deflate);
         connection.handle_data(now, &self.buf[self.head_len..]);
         if self.eof {
             connection.handle_eof(now);
@@ -335,7 +315,7 @@ impl ClientHandshake {
             return;
         };
         let take = remaining.map_or(data.len(), |left| left.min(data.len()));
-        let limit = self.config.max_handshake_size;
+        let limit = self.negotiation.config.max_handshake_size;
         let room = limit.saturating_sub(self.buf.len());
         self.buf.extend_from_slice(&data[..take.min(room)]);
         if let Some(left) = remaining {
@@ -364,7 +344,7 @@ impl ClientHandshake {
     }
 
     fn parse_response(&self) -> Result<Response, HandshakeError> {
-        let mut fields = vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut fields = vec![httparse::EMPTY_HEADER; self.negotiation.config.max_headers];
         let mut parsed = httparse::Response::new(&mut fields);
         let status = parsed.parse(&self.buf[..self.head_len]).map_err(malformed)?;
         if status.is_partial() {
@@ -383,39 +363,7 @@ impl ClientHandshake {
 
     /// Checks a 101 response (§4.1, the client's five checks).
     fn check_switch(&mut self, response: &Response) -> Result<(), HandshakeError> {
-        let headers = &response.headers;
-        if !headers.has_token("upgrade", "websocket") {
-            return Err(HandshakeError::BadHeader("Upgrade: websocket"));
-        }
-        if !headers.has_token("connection", "upgrade") {
-            return Err(HandshakeError::BadHeader("Connection: Upgrade"));
-        }
-        if headers.get("sec-websocket-accept").map(str::trim) != Some(self.expected_accept.as_str()) {
-            return Err(HandshakeError::BadAccept);
-        }
-        let mut selected = headers.list("sec-websocket-protocol");
-        if let Some(protocol) = selected.next() {
-            if selected.next().is_some() || !self.offered.iter().any(|offer| offer == protocol) {
-                return Err(HandshakeError::UnexpectedSubprotocol(protocol.to_owned()));
-            }
-        }
-        let mut extensions = headers.list("sec-websocket-extensions");
-        if let Some(extension) = extensions.next() {
-            let unexpected = || HandshakeError::UnexpectedExtension(extension.to_owned());
-            if extensions.next().is_some() {
-                return Err(unexpected());
-            }
-            #[cfg(feature = "deflate")]
-            {
-                let offered = self.config.deflate.as_ref().ok_or_else(unexpected)?;
-                let params = offered
-                    .check_response(extension)
-                    .map_err(|why| HandshakeError::UnexpectedExtension(format!("{extension} ({why})")))?;
-                self.deflate = Some(params);
-            }
-            #[cfg(not(feature = "deflate"))]
-            return Err(unexpected());
-        }
+        self.deflate = self.negotiation.check_switch(&response.headers)?;
         Ok(())
     }
 }

@@ -19,6 +19,25 @@ impl Headers {
         Self::default()
     }
 
+    /// Headers from `(name, value)` pairs, e.g. a header map another HTTP library parsed.
+    ///
+    /// ```
+    /// let headers = wsflow::Headers::from_pairs([("Upgrade", "websocket"), ("Connection", "Upgrade")]);
+    /// assert!(headers.has_token("connection", "upgrade"));
+    /// ```
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        Self {
+            entries: pairs
+                .into_iter()
+                .map(|(name, value)| (name.as_ref().to_owned(), value.as_ref().to_vec()))
+                .collect(),
+        }
+    }
+
     pub(crate) fn from_httparse(headers: &[httparse::Header<'_>]) -> Self {
         Self {
             entries: headers
@@ -87,16 +106,95 @@ impl Headers {
     }
 }
 
+/// The HTTP version of a request head.
+///
+/// ```
+/// assert_eq!(wsflow::HttpVersion::Http11.to_string(), "HTTP/1.1");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/0.9.
+    Http09,
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1, the only version a WebSocket upgrade (RFC 6455) can use.
+    Http11,
+    /// HTTP/2 (its WebSocket bootstrapping, RFC 8441, is not supported).
+    Http2,
+    /// HTTP/3.
+    Http3,
+}
+
+impl std::fmt::Display for HttpVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Http09 => "HTTP/0.9",
+            Self::Http10 => "HTTP/1.0",
+            Self::Http11 => "HTTP/1.1",
+            Self::Http2 => "HTTP/2",
+            Self::Http3 => "HTTP/3",
+        })
+    }
+}
+
 /// An HTTP request received by a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub(crate) method: String,
     pub(crate) target: String,
+    pub(crate) version: HttpVersion,
     pub(crate) headers: Headers,
     pub(crate) websocket: bool,
 }
 
 impl Request {
+    /// A request head that another HTTP library parsed (hyper, axum, ...), to hand to
+    /// [`ServerNegotiation::new`](crate::ServerNegotiation::new). `headers` is any
+    /// sequence of `(name, value)` pairs; [`is_websocket`](Self::is_websocket) is answered
+    /// by the same checks as for a head that [`ServerHandshake`](crate::ServerHandshake)
+    /// parsed.
+    ///
+    /// ```
+    /// use wsflow::{HttpVersion, Request};
+    ///
+    /// let headers = [
+    ///     ("Host", "example.com"),
+    ///     ("Upgrade", "websocket"),
+    ///     ("Connection", "Upgrade"),
+    ///     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ///     ("Sec-WebSocket-Version", "13"),
+    /// ];
+    /// let request = Request::from_parts("GET", "/chat?room=1", HttpVersion::Http11, headers);
+    /// assert!(request.is_websocket());
+    /// assert_eq!((request.path(), request.version()), ("/chat", HttpVersion::Http11));
+    /// ```
+    pub fn from_parts<N, V>(
+        method: &str,
+        target: &str,
+        version: HttpVersion,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let mut request = Self {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            version,
+            headers: Headers::from_pairs(headers),
+            websocket: false,
+        };
+        request.websocket = matches!(super::server::check_upgrade(&request, false), Ok(Some(_)));
+        request
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> HttpVersion {
+        self.version
+    }
+
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &str {
         &self.method
@@ -221,6 +319,24 @@ impl Response {
         self.headers.list("sec-websocket-protocol").next()
     }
 
+    /// A response that another HTTP client received (its status and headers, no body), to
+    /// hand to [`ClientNegotiation::into_connection`](crate::ClientNegotiation::into_connection).
+    ///
+    /// ```
+    /// let response = wsflow::Response::from_parts(101, [("Upgrade", "websocket")]);
+    /// assert_eq!((response.status(), response.headers().get("upgrade")), (101, Some("websocket")));
+    /// ```
+    pub fn from_parts<N, V>(status: u16, headers: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        Self {
+            headers: Headers::from_pairs(headers),
+            ..Self::new(status)
+        }
+    }
+
     /// Serializes the response with `Content-Length` and `Connection: close` added.
     pub(crate) fn to_bytes_closing(&self) -> Result<Bytes, SendError> {
         // These are set here; a second copy from the caller would make the message ambiguous.
@@ -257,6 +373,17 @@ pub(crate) fn write_headers<'a>(
 }
 
 pub(crate) fn write_header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), SendError> {
+    check_header(name, value)?;
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Refuses a header name that is not a token, or a value with control characters (header
+/// injection).
+pub(crate) fn check_header(name: &str, value: &[u8]) -> Result<(), SendError> {
     let name_ok = !name.is_empty() && name.bytes().all(is_token_byte);
     let value_ok = value
         .iter()
@@ -264,10 +391,13 @@ pub(crate) fn write_header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) -> 
     if !name_ok || !value_ok {
         return Err(SendError::InvalidHeader(name.to_owned()));
     }
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Appends a header after [`check_header`].
+pub(crate) fn push_checked(headers: &mut Headers, name: &str, value: &[u8]) -> Result<(), SendError> {
+    check_header(name, value)?;
+    headers.append(name, value);
     Ok(())
 }
 

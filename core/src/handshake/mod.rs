@@ -7,11 +7,15 @@
 
 mod client;
 mod http;
+#[cfg(feature = "http")]
+mod http_interop;
+mod negotiate;
 mod server;
 mod url;
 
 pub use client::{ClientHandshake, ClientRequest};
-pub use http::{Headers, Request, Response};
+pub use http::{Headers, HttpVersion, Request, Response};
+pub use negotiate::{ClientNegotiation, Negotiated, Rejection, ServerNegotiation};
 pub use server::{Accept, ServerHandshake};
 pub use url::UrlError;
 
@@ -126,6 +130,32 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
         .map(|at| start + at + 4)
+}
+
+/// The permessage-deflate parameters a handshake agreed on, if any.
+#[cfg(feature = "deflate")]
+type DeflateAgreed = Option<crate::deflate::DeflateParams>;
+/// Without the `deflate` feature nothing can be agreed.
+#[cfg(not(feature = "deflate"))]
+type DeflateAgreed = Option<std::convert::Infallible>;
+
+/// The connection a finished handshake hands over, with the agreed extension turned on.
+fn open_connection(
+    role: crate::Role,
+    config: std::sync::Arc<crate::Config>,
+    now: std::time::Instant,
+    masks: Option<Box<rand_chacha::ChaCha8Rng>>,
+    deflate: DeflateAgreed,
+) -> crate::Connection {
+    #[allow(unused_mut)]
+    let mut connection = crate::Connection::new(role, config, now, masks);
+    #[cfg(feature = "deflate")]
+    if let Some(params) = deflate {
+        connection.set_deflate(crate::deflate::DeflateCodec::new(params, role));
+    }
+    #[cfg(not(feature = "deflate"))]
+    let _ = deflate;
+    connection
 }
 
 fn malformed(error: httparse::Error) -> HandshakeError {

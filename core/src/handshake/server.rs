@@ -7,8 +7,8 @@ use std::time::Instant;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
-use super::http::{write_header_line, write_headers, Headers, Request, Response};
-use super::{accept_key, keep_pipelined, malformed, read_head, ServerEvent};
+use super::http::{push_checked, write_headers, Headers, HttpVersion, Request, Response};
+use super::{accept_key, keep_pipelined, malformed, open_connection, read_head, DeflateAgreed, ServerEvent};
 use crate::config::Config;
 use crate::connection::deadline;
 use crate::connection::{Connection, Role};
@@ -196,36 +196,21 @@ impl ServerHandshake {
         let Some(key) = key else {
             return Err(SendError::InvalidState("not a WebSocket upgrade request"));
         };
+        let offered = offered.iter().map(String::as_str);
+        let (headers, deflate) = accept_headers(
+            &self.config,
+            key,
+            offered,
+            extensions.iter().map(String::as_str),
+            &accept,
+        )?;
         let mut out = Vec::with_capacity(160);
-        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
-        write_header_line(&mut out, "Sec-WebSocket-Accept", accept_key(key.as_bytes()).as_bytes())?;
-        if let Some(protocol) = &accept.subprotocol {
-            if !offered.iter().any(|offer| offer == protocol) {
-                return Err(SendError::SubprotocolNotOffered(protocol.clone()));
-            }
-            write_header_line(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes())?;
-        }
-        #[cfg(feature = "deflate")]
-        let deflate = self
-            .config
-            .deflate
-            .as_ref()
-            .and_then(|deflate| deflate.accept_offer(extensions.iter().map(String::as_str)));
-        #[cfg(feature = "deflate")]
-        if let Some((response, _)) = &deflate {
-            write_header_line(&mut out, "Sec-WebSocket-Extensions", response.as_bytes())?;
-        }
-        #[cfg(not(feature = "deflate"))]
-        let _ = extensions;
-        write_headers(&mut out, accept.headers.iter())?;
+        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+        write_headers(&mut out, headers.iter())?;
         out.extend_from_slice(b"\r\n");
 
         self.stage = Stage::Finished;
-        let mut connection = Connection::new(Role::Server, self.config.clone(), now, None);
-        #[cfg(feature = "deflate")]
-        if let Some((_, params)) = deflate {
-            connection.set_deflate(crate::deflate::DeflateCodec::new(params, Role::Server));
-        }
+        let mut connection = open_connection(Role::Server, self.config.clone(), now, None, deflate);
         connection.queue_raw(Bytes::from(out));
         let pipelined = self.buf.split_off(self.head_len);
         self.buf = BytesMut::new();
@@ -282,17 +267,7 @@ impl ServerHandshake {
     }
 
     fn fail(&mut self, error: HandshakeError) {
-        let status = error.status().unwrap_or(400);
-        let mut response = Response::new(status).with_body(format!("{error}\n"));
-        response = match error {
-            HandshakeError::UnsupportedVersion(_) => response.with_header("Sec-WebSocket-Version", "13"),
-            HandshakeError::MethodNotAllowed(_) => response.with_header("Allow", "GET"),
-            _ => response,
-        };
-        let bytes = response
-            .with_header("Content-Type", "text/plain; charset=utf-8")
-            .to_bytes_closing()
-            .unwrap_or_default();
+        let bytes = rejection_response(&error).to_bytes_closing().unwrap_or_default();
         self.finish_with(bytes);
         self.events.push_back(ServerEvent::Failed(error));
     }
@@ -306,46 +281,117 @@ impl ServerHandshake {
         if status.is_partial() {
             return Err(HandshakeError::MalformedHttp("incomplete request head".into()));
         }
-        let headers = Headers::from_httparse(parsed.headers);
+        let version = match parsed.version {
+            Some(0) => HttpVersion::Http10,
+            _ => HttpVersion::Http11,
+        };
         let mut request = Request {
             method: parsed.method.unwrap_or_default().to_owned(),
             target: parsed.path.unwrap_or_default().to_owned(),
-            headers,
+            version,
+            headers: Headers::from_httparse(parsed.headers),
             websocket: false,
         };
-        let headers = &request.headers;
-        let attempts_upgrade = headers.has_token("upgrade", "websocket")
-            || headers.get_bytes("sec-websocket-key").is_some()
-            || headers.get_bytes("sec-websocket-version").is_some();
-        if !attempts_upgrade {
-            return Ok((request, None));
-        }
-        if request.method != "GET" {
-            return Err(HandshakeError::MethodNotAllowed(request.method));
-        }
-        if parsed.version != Some(1) {
-            return Err(HandshakeError::UnsupportedHttpVersion);
-        }
-        if headers.get("host").is_none_or(str::is_empty) {
-            return Err(HandshakeError::BadHeader("Host"));
-        }
-        if !headers.has_token("upgrade", "websocket") {
-            return Err(HandshakeError::BadHeader("Upgrade: websocket"));
-        }
-        if !headers.has_token("connection", "upgrade") {
-            return Err(HandshakeError::BadHeader("Connection: Upgrade"));
-        }
-        let key = headers.get("sec-websocket-key").map(str::trim).unwrap_or_default();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(key);
-        if headers.get_all("sec-websocket-key").count() != 1 || decoded.map_or(true, |bytes| bytes.len() != 16) {
-            return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
-        }
-        let version = headers.get("sec-websocket-version").map(str::trim).unwrap_or_default();
-        if version != "13" {
-            return Err(HandshakeError::UnsupportedVersion(version.to_owned()));
-        }
-        let key = key.to_owned();
-        request.websocket = true;
-        Ok((request, Some(key)))
+        let key = check_upgrade(&request, false)?;
+        request.websocket = key.is_some();
+        Ok((request, key))
     }
+}
+
+/// Checks an upgrade request (RFC 6455 §4.2.1), for both [`ServerHandshake`] and
+/// [`ServerNegotiation`](super::ServerNegotiation). Returns its key, or `None` for a
+/// request that does not try to upgrade (no `Upgrade: websocket`, `Sec-WebSocket-Key` or
+/// `Sec-WebSocket-Version`) unless `required`, when it fails as the first check it breaks.
+pub(super) fn check_upgrade(request: &Request, required: bool) -> Result<Option<String>, HandshakeError> {
+    let headers = &request.headers;
+    let attempts_upgrade = headers.has_token("upgrade", "websocket")
+        || headers.get_bytes("sec-websocket-key").is_some()
+        || headers.get_bytes("sec-websocket-version").is_some();
+    if !attempts_upgrade && !required {
+        return Ok(None);
+    }
+    if request.method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed(request.method.clone()));
+    }
+    if request.version != HttpVersion::Http11 {
+        return Err(HandshakeError::UnsupportedHttpVersion);
+    }
+    if headers.get("host").is_none_or(str::is_empty) {
+        return Err(HandshakeError::BadHeader("Host"));
+    }
+    if !headers.has_token("upgrade", "websocket") {
+        return Err(HandshakeError::BadHeader("Upgrade: websocket"));
+    }
+    if !headers.has_token("connection", "upgrade") {
+        return Err(HandshakeError::BadHeader("Connection: Upgrade"));
+    }
+    let key = headers.get("sec-websocket-key").map(str::trim).unwrap_or_default();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key);
+    if headers.get_all("sec-websocket-key").count() != 1 || decoded.map_or(true, |bytes| bytes.len() != 16) {
+        return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
+    }
+    let version = headers.get("sec-websocket-version").map(str::trim).unwrap_or_default();
+    if version != "13" {
+        return Err(HandshakeError::UnsupportedVersion(version.to_owned()));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// The headers of the 101 response to an upgrade with `key`, in the order they are sent
+/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`, the subprotocol, the extension, then
+/// `accept`'s own), each checked against header injection, and the permessage-deflate
+/// parameters agreed from the client's `extensions` offers and `config`.
+pub(super) fn accept_headers<'a>(
+    config: &Config,
+    key: &str,
+    mut offered: impl Iterator<Item = &'a str>,
+    extensions: impl Iterator<Item = &'a str>,
+    accept: &Accept,
+) -> Result<(Headers, DeflateAgreed), SendError> {
+    let mut headers = Headers::new();
+    headers.append("Upgrade", "websocket");
+    headers.append("Connection", "Upgrade");
+    push_checked(
+        &mut headers,
+        "Sec-WebSocket-Accept",
+        accept_key(key.as_bytes()).as_bytes(),
+    )?;
+    if let Some(protocol) = &accept.subprotocol {
+        if !offered.any(|offer| offer == protocol) {
+            return Err(SendError::SubprotocolNotOffered(protocol.clone()));
+        }
+        push_checked(&mut headers, "Sec-WebSocket-Protocol", protocol.as_bytes())?;
+    }
+    #[cfg(feature = "deflate")]
+    let deflate = config
+        .deflate
+        .as_ref()
+        .and_then(|deflate| deflate.accept_offer(extensions));
+    #[cfg(feature = "deflate")]
+    let deflate = match deflate {
+        Some((response, params)) => {
+            push_checked(&mut headers, "Sec-WebSocket-Extensions", response.as_bytes())?;
+            Some(params)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "deflate"))]
+    let (deflate, _) = (None, (config, extensions));
+    for (name, value) in accept.headers.iter() {
+        push_checked(&mut headers, name, value)?;
+    }
+    Ok((headers, deflate))
+}
+
+/// The HTTP response a server rejects a failed upgrade with: the error's status, a short
+/// text body, and `Sec-WebSocket-Version: 13` (426) or `Allow: GET` (405).
+pub(super) fn rejection_response(error: &HandshakeError) -> Response {
+    let status = error.status().unwrap_or(400);
+    let mut response = Response::new(status).with_body(format!("{error}\n"));
+    response = match error {
+        HandshakeError::UnsupportedVersion(_) => response.with_header("Sec-WebSocket-Version", "13"),
+        HandshakeError::MethodNotAllowed(_) => response.with_header("Allow", "GET"),
+        _ => response,
+    };
+    response.with_header("Content-Type", "text/plain; charset=utf-8")
 }
