@@ -113,7 +113,10 @@ fn run<'a>(input: &Input<'_>, now: Instant, pieces: impl Iterator<Item = &'a [u8
     assert_eq!(connection.state(), State::Closed);
     // The end rule: a linger deadline while the last bytes may be written, then none.
     if let Some(linger) = connection.poll_timeout() {
-        assert!(linger > later - Duration::from_secs(3600), "the linger starts at the end");
+        assert!(
+            linger > later - Duration::from_secs(3600),
+            "the linger starts at the end"
+        );
         connection.handle_timeout(linger);
     }
     assert_eq!(connection.poll_timeout(), None);
