@@ -24,7 +24,7 @@ const wss = new WebSocketServer({
   maxFragments: 0,
   maxPayload: 32 * 1024 * 1024,
   handleProtocols: (offered) => [...offered].find((p) => p === 'chat' || p === 'superchat') || false,
-}, () => console.log(`node_server: listening on ws://127.0.0.1:${port}`));
+}, () => console.log(`node_server: listening on ws://127.0.0.1:${wss.address().port}`)); // port 0: a free one
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {

@@ -47,7 +47,9 @@ async def echo(ws):
 async def main(port):
     async with serve(echo, "127.0.0.1", port, select_subprotocol=select_subprotocol,
                      max_size=2 ** 25, max_queue=1, ping_interval=None,
-                     server_header="wsflow-peer-websockets"):
+                     server_header="wsflow-peer-websockets") as server:
+        # Port 0 picks a free port: the line says which (tests/tests/interop.rs reads it).
+        port = server.sockets[0].getsockname()[1]
         print("py_server: listening on ws://127.0.0.1:%d" % port, flush=True)
         await asyncio.get_running_loop().create_future()
 

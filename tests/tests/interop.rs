@@ -4,10 +4,9 @@
 //! The peers are installed by `tests/peers/setup.sh`, so these tests are `#[ignore]`d in a
 //! plain `cargo test`; `tests/peers/interop.sh` runs them with `--ignored`.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 use common::{blocking_client, smol_run, tokio_run};
@@ -23,8 +22,10 @@ struct Peer {
 }
 
 impl Peer {
+    /// Starts the peer on port 0 and reads the port it got from its first line
+    /// (`... listening on ws://127.0.0.1:PORT`): tests run in parallel, and a port picked
+    /// here and released could be taken by another test's peer before this one binds it.
     fn start(kind: &str) -> Peer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = peers_dir();
         let mut command = match kind {
             "python" => {
@@ -38,16 +39,30 @@ impl Peer {
                 command
             }
         };
-        let child = command
-            .arg(port.to_string())
-            .stdout(Stdio::null())
+        let mut child = command
+            .arg("0")
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start the {kind} peer (run tests/peers/setup.sh): {error}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the {kind} peer did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = sender.send(first);
+            lines.for_each(drop); // keep draining so the peer never blocks on stdout
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("the {kind} peer did not say where it listens"));
+        let port: u16 = line
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line from the {kind} peer: {line:?}"));
         Peer {
             child,
             url: format!("ws://127.0.0.1:{port}/"),
