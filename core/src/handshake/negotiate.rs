@@ -87,22 +87,39 @@ impl ServerNegotiation {
     /// [`Config::max_headers`]: crate::Config::max_headers
     /// [`Config::max_handshake_size`]: crate::Config::max_handshake_size
     pub fn new(config: Arc<Config>, mut request: Request) -> Result<Self, Rejection> {
-        let head_size = request.method.len()
-            + request.target.len()
-            + "  HTTP/1.1\r\n\r\n".len()
-            + request
-                .headers
-                .iter()
-                .map(|(name, value)| name.len() + value.len() + ": \r\n".len())
-                .sum::<usize>();
-        if request.headers.len() > config.max_headers || head_size > config.max_handshake_size {
-            return Err(Rejection::new(HandshakeError::TooLarge));
-        }
+        check_limits(&config, &request)?;
         let key = check_upgrade(&request, true)
             .and_then(|key| key.ok_or(HandshakeError::BadHeader("Upgrade: websocket")))
             .map_err(Rejection::new)?;
         request.websocket = true;
         Ok(Self { config, request, key })
+    }
+
+    /// Replaces the [`Config`] the connection will get, and checks the head against its
+    /// limits as [`new`](Self::new) does. For an HTTP integration that must validate the
+    /// upgrade before the application has chosen its config (an axum extractor runs before
+    /// the handler).
+    ///
+    /// # Errors
+    /// A `431` [`Rejection`] when the head exceeds the new config's limits.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wsflow::{Config, HttpVersion, Request, ServerNegotiation};
+    ///
+    /// let request = Request::from_parts("GET", "/", HttpVersion::Http11, [
+    ///     ("Host", "a"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+    ///     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+    /// ]);
+    /// let negotiation = ServerNegotiation::new(Arc::new(Config::default()), request).unwrap();
+    /// let mut strict = Config::default();
+    /// strict.max_headers(4);
+    /// assert_eq!(negotiation.with_config(Arc::new(strict)).unwrap_err().status(), 431);
+    /// ```
+    pub fn with_config(mut self, config: Arc<Config>) -> Result<Self, Rejection> {
+        check_limits(&config, &self.request)?;
+        self.config = config;
+        Ok(self)
     }
 
     /// The validated request, for the application to decide on (path, `Origin`, offered
@@ -175,6 +192,23 @@ impl ServerNegotiation {
             connection,
         })
     }
+}
+
+/// [`Config::max_headers`] and [`Config::max_handshake_size`], with the head counted as if
+/// it had been sent as HTTP/1.1 text.
+fn check_limits(config: &Config, request: &Request) -> Result<(), Rejection> {
+    let head_size = request.method.len()
+        + request.target.len()
+        + "  HTTP/1.1\r\n\r\n".len()
+        + request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + ": \r\n".len())
+            .sum::<usize>();
+    if request.headers.len() > config.max_headers || head_size > config.max_handshake_size {
+        return Err(Rejection::new(HandshakeError::TooLarge));
+    }
+    Ok(())
 }
 
 /// An accepted upgrade: the 101 response for the HTTP server to send, and the
