@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property and integration tests of every crate, the adapters
-# over loopback TCP, interoperability with Python websockets and Node ws, the Autobahn
-# testsuite in both roles on every adapter, and a short run of every fuzz target.
-# Installs what it needs (Python venvs, node_modules, cargo-fuzz) from the registries.
+# over loopback TCP, interoperability with Python websockets and Node ws, headless Chromium
+# against the chat and echo servers, the Autobahn testsuite in both roles on every adapter,
+# and a short run of every fuzz target. Installs what it needs (Python venvs, node_modules,
+# Debian's chromium, cargo-fuzz) from the registries.
 #
 #   ./test.sh            everything
 #   ./test.sh rust       only `cargo test`
@@ -17,9 +18,13 @@ cargo test --workspace --all-features
 
 [ "$what" = "rust" ] && exit 0
 
-section "interoperability: Python websockets and Node ws, both directions, every adapter"
+section "interoperability: Python websockets and Node ws, both directions, every adapter, axum and hyper"
 tests/peers/setup.sh
 tests/peers/interop.sh
+
+section "headless Chromium against the axum and tokio chat and echo servers"
+tests/browser/setup.sh
+tests/browser/run.sh
 
 section "Autobahn testsuite, both roles, every adapter"
 tests/autobahn/all.sh

@@ -24,3 +24,16 @@ wait_port() {  # port seconds pid: waits until 127.0.0.1:port accepts, while pid
   done
   return 1
 }
+
+tally() {  # label-printf-args... : reads $out, $rc; adds to $passed/$failed and $LINES
+  # The file's last `N passed, M failed` line (none: a failure); a non-zero exit status
+  # with no failed check counts as one failure.
+  local counts p f s
+  counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1 || true)"
+  p=0; f=0
+  if [ -n "$counts" ]; then p="${counts%% *}"; f="${counts#*, }"; f="${f%% *}"; else counts="no result"; fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; counts="$counts (exit status $rc)"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -eq 0 ] && s=PASS || s=FAIL
+  LINES+=("$(printf '  %-12s %-7s %-5s %s' "$1" "${2:--}" "$s" "$counts")")
+}

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Interop: third-party clients (Python websockets, Node ws) against each adapter's
-# echo-server example, then our clients (tests/tests/interop.rs) against their servers.
+# Interop: third-party clients (Python websockets, Node ws) against each echo server
+# example (every adapter's, wsflow-axum's and the plain hyper one), then our clients
+# (tests/tests/interop.rs) against their servers.
 #
 # Usage: tests/peers/interop.sh         (after tests/peers/setup.sh)
 #
-# For each adapter A in $ADAPTERS: cargo build --release -p wsflow-A --example
-# echo-server (with tests/build-examples.sh),
-# starts `echo-server 127.0.0.1:PORT`, runs py_client.py and node_client.js
+# For each server A/E in $SERVERS: cargo build --release -p wsflow-A --example E
+# (with tests/build-examples.sh),
+# starts `E 127.0.0.1:PORT`, runs py_client.py and node_client.js
 # against it, stops it. Ends with `interop: N passed, M failed` (checks; a client
 # that could not run counts as one failed check); exit status 0 if all passed.
 #
-# Environment: ADAPTERS (default "blocking smol tokio"), WSFLOW_TARGET_DIR
+# Environment: SERVERS (default "blocking/echo-server smol/echo-server tokio/echo-server
+# tokio/hyper-echo-server axum/echo-server"), WSFLOW_TARGET_DIR
 # (default $CARGO_TARGET_DIR or <repo>/target), INTEROP_PORT (default 9311),
 # BUILD_TIMEOUT (seconds per build, default 1800).
 set -euo pipefail
@@ -18,7 +20,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TESTS="$(cd "$HERE/.." && pwd)"
 REPO="$(cd "$TESTS/.." && pwd)"
-ADAPTERS="${ADAPTERS:-blocking smol tokio}"
+SERVERS="${SERVERS:-blocking/echo-server smol/echo-server tokio/echo-server tokio/hyper-echo-server axum/echo-server}"
 PORT="${INTEROP_PORT:-9311}"
 PY="$HERE/.venv/bin/python"
 LOGS="$REPO/tests/reports/interop"
@@ -31,18 +33,22 @@ mkdir -p "$LOGS"
 passed=0
 failed=0
 LINES=()
-for a in $ADAPTERS; do
-  echo "######## $a: cargo build --release -p wsflow-$a --example echo-server"
-  if ! bindir="$("$TESTS/build-examples.sh" "$a" echo-server | tail -n 1)"; then
-    LINES+=("$(printf '  %-9s %-7s build failed' "$a" -)")
+for server in $SERVERS; do
+  adapter="${server%%/*}"
+  example="${server#*/}"
+  a="$adapter"
+  [ "$example" = echo-server ] || a="$adapter-${example%-echo-server}"
+  echo "######## $a: cargo build --release -p wsflow-$adapter --example $example"
+  if ! bindir="$("$TESTS/build-examples.sh" "$adapter" "$example" | tail -n 1)"; then
+    LINES+=("$(printf '  %-12s %-7s build failed' "$a" -)")
     failed=$((failed + 2))
     continue
   fi
-  "$bindir/echo-server" "127.0.0.1:$PORT" >"$LOGS/echo-server-$a.log" 2>&1 &
+  "$bindir/$example" "127.0.0.1:$PORT" >"$LOGS/echo-server-$a.log" 2>&1 &
   SERVER_PID=$!
   if ! wait_port "$PORT" 30 "$SERVER_PID"; then
     echo "!! $a echo-server did not accept on 127.0.0.1:$PORT:"; tail -n 20 "$LOGS/echo-server-$a.log"
-    LINES+=("$(printf '  %-9s %-7s echo-server did not start' "$a" -)")
+    LINES+=("$(printf '  %-12s %-7s echo-server did not start' "$a" -)")
     failed=$((failed + 2))
     stop_server
     continue
@@ -56,21 +62,9 @@ for a in $ADAPTERS; do
     else
       timeout 120 node "$HERE/node_client.js" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
     fi
-    counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)"
-    p=0; f=0
-    if [ -n "$counts" ]; then
-      p="${counts%% *}"; f="${counts#*, }"; f="${f%% *}"
-    else
-      counts="no result"
-    fi
-    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then  # crashed, timed out or bad usage
-      f=1; counts="$counts (exit status $rc)"
-    fi
-    passed=$((passed + p)); failed=$((failed + f))
-    [ $rc -eq 0 ] && s=PASS || s=FAIL
-    LINES+=("$(printf '  %-9s %-7s %-5s %s' "$a" "$client" "$s" "$counts")")
+    tally "$a" "$client"
   done
-  kill -0 "$SERVER_PID" 2>/dev/null || { LINES+=("$(printf '  %-9s %-7s echo-server died' "$a" -)"); failed=$((failed + 1)); }
+  kill -0 "$SERVER_PID" 2>/dev/null || { LINES+=("$(printf '  %-12s %-7s echo-server died' "$a" -)"); failed=$((failed + 1)); }
   # Last, as it ends the server: `stop-listening` refuses new connections at once, and the
   # process exits by itself once its connections are done.
   echo "######## $a: stop-listening"
@@ -85,7 +79,7 @@ for a in $ADAPTERS; do
   [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
   passed=$((passed + p)); failed=$((failed + f))
   [ "$f" -eq 0 ] && s=PASS || s=FAIL
-  LINES+=("$(printf '  %-9s %-7s %-5s %s' "$a" stop "$s" "$counts")")
+  LINES+=("$(printf '  %-12s %-7s %-5s %s' "$a" stop "$s" "$counts")")
   stop_server
 done
 
@@ -101,7 +95,7 @@ p="${p:-0}"; f="${f:-0}"
 if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 passed=$((passed + p)); failed=$((failed + f))
 [ $rc -eq 0 ] && s=PASS || s=FAIL
-LINES+=("$(printf '  %-9s %-7s %-5s %s' "peers" "servers" "$s" "${counts:-no result}")")
+LINES+=("$(printf '  %-12s %-7s %-5s %s' "peers" "servers" "$s" "${counts:-no result}")")
 
 echo
 echo "== interop overall (logs in $LOGS)"

@@ -129,6 +129,34 @@ async def check_close(url):
         rcvd.code, rcvd.reason, dt * 1000)
 
 
+async def check_deflate_16mib(url):
+    msg = ("{\"user\": \"wsflow\", \"seq\": %d, \"text\": \"chat line\"}\n" * 1)
+    big = "".join(msg % i for i in range(400000)).encode()[:MAX_SIZE]
+    async with connect(url, max_size=MAX_SIZE) as ws:  # offers permessage-deflate
+        names = [e.name for e in ws.protocol.extensions]
+        expect(names == ["permessage-deflate"], "negotiated extensions %s" % names)
+        await echo_one(ws, "compressed text ✓")
+        await echo_one(ws, big)
+    return "permessage-deflate negotiated; a %d-byte JSON-lines message echoed" % len(big)
+
+
+async def check_no_deflate_16mib(url):
+    msg = random.Random(7692).randbytes(MAX_SIZE)
+    async with connect(url, max_size=MAX_SIZE, compression=None) as ws:
+        expect(ws.protocol.extensions == [], "extensions %s without an offer" % ws.protocol.extensions)
+        await echo_one(ws, msg)
+    return "no extension offered or accepted; 16 MiB binary echoed"
+
+
+async def check_close_code(url):
+    async with connect(url, close_timeout=5) as ws:
+        await ws.close(4321, "custom reason ✓")
+        rcvd = ws.protocol.close_rcvd
+        expect(rcvd is not None, "no close frame received from the server")
+        expect(rcvd.code == 4321, "server answered close 4321 with %s" % rcvd.code)
+    return "client close 4321 -> server replied %d %r" % (rcvd.code, rcvd.reason)
+
+
 async def check_server_close(url):
     async with connect(url, close_timeout=5) as ws:
         await ws.send("close:4001:server says bye")
@@ -145,7 +173,8 @@ async def check_server_close(url):
 CHECKS = [("text-non-ascii", check_text), ("binary-1mib", check_binary_1mib),
           ("messages-64kib", check_64k), ("fragmented", check_fragmented),
           ("ping-pong", check_ping), ("subprotocol", check_subprotocol),
-          ("close-1000", check_close)]
+          ("close-1000", check_close), ("close-4321", check_close_code),
+          ("deflate-16mib", check_deflate_16mib), ("no-deflate-16mib", check_no_deflate_16mib)]
 
 
 async def main(url, server_close):

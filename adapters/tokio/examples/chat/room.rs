@@ -66,7 +66,6 @@ where
     writer.await.map_err(std::io::Error::other)?
 }
 
-
 /// Writes the member's queued lines; closes with 1008 if the room gave up on it.
 async fn write_lines<S: AsyncRead + AsyncWrite + Unpin>(
     mut sender: WsSender<S>,

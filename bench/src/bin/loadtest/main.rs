@@ -1,5 +1,6 @@
-//! Loopback echo load test: wsflow's three adapters against tokio-tungstenite,
-//! fastwebsockets and tokio-websockets, each server the plain loop in its own process,
+//! Loopback echo load test: wsflow's three adapters and its axum extractor against
+//! tokio-tungstenite, fastwebsockets and tokio-websockets (and axum's own `ws` beside
+//! wsflow-axum), each server the plain loop in its own process,
 //! and a floor: a hand-written tokio echo of these frames with no library, the least the
 //! kernel and tokio cost any server here (its ratios are printed with wsflow's).
 //!
@@ -455,7 +456,7 @@ fn print_tables(rows: &[(String, Row)]) {
     }
     let anchors: Vec<&Row> = rows
         .iter()
-        .filter(|(name, _)| !name.starts_with("wsflow") && name != servers::FLOOR)
+        .filter(|(name, _)| servers::ANCHORS.contains(&name.as_str()))
         .map(|(_, row)| row)
         .collect();
     if anchors.is_empty() {
@@ -495,7 +496,7 @@ fn print_tables(rows: &[(String, Row)]) {
     println!();
     for (name, row) in rows
         .iter()
-        .filter(|(name, _)| name.starts_with("wsflow") || name == servers::FLOOR)
+        .filter(|(name, _)| !servers::ANCHORS.contains(&name.as_str()))
     {
         print!("| {name} |");
         columns

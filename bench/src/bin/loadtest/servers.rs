@@ -12,17 +12,22 @@ use tokio::net::{TcpListener, TcpStream};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Every server, in the order of the tables: wsflow's adapters, the anchors, then the
-/// floor (no library: see `floor_echo`).
-pub const ALL: [&str; 7] = [
+/// Every server, in the order of the tables: wsflow's adapters, the anchors, axum's own
+/// `ws` (the reference for `wsflow-axum`), then the floor (no library: see `floor_echo`).
+pub const ALL: [&str; 9] = [
     "wsflow-tokio",
     "wsflow-smol",
     "wsflow-blocking",
+    "wsflow-axum",
     "tokio-tungstenite",
     "fastwebsockets",
     "tokio-websockets",
+    "axum-ws",
     FLOOR,
 ];
+
+/// The anchors: the best of them in each column is what every other row is compared with.
+pub const ANCHORS: [&str; 3] = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"];
 
 /// The server that is neither wsflow nor an anchor: the least any tokio server does.
 pub const FLOOR: &str = "floor";
@@ -39,6 +44,8 @@ pub fn serve(name: &str) {
         "tokio-tungstenite" => serve_tokio(listener, tokio_tungstenite_echo),
         "fastwebsockets" => serve_tokio(listener, fastwebsockets_echo),
         "tokio-websockets" => serve_tokio(listener, tokio_websockets_echo),
+        "wsflow-axum" => serve_axum(listener, axum::Router::new().fallback(wsflow_axum_upgrade)),
+        "axum-ws" => serve_axum(listener, axum::Router::new().fallback(axum_ws_upgrade)),
         FLOOR => serve_tokio(listener, floor_echo),
         other => panic!("unknown server {other}; one of {ALL:?}"),
     }
@@ -46,13 +53,7 @@ pub fn serve(name: &str) {
 
 /// A task per connection on tokio's default (multi-threaded) runtime, as `#[tokio::main]`.
 fn serve_tokio<F: Future<Output = Result> + Send + 'static>(listener: StdListener, echo: fn(TcpStream) -> F) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        listener.set_nonblocking(true).unwrap();
-        let listener = TcpListener::from_std(listener).unwrap();
+    on_tokio(listener, |listener| async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tcp.set_nodelay(true).unwrap();
@@ -61,6 +62,51 @@ fn serve_tokio<F: Future<Output = Result> + Send + 'static>(listener: StdListene
             });
         }
     });
+}
+
+/// Runs `serve` on the listener on tokio's default (multi-threaded) runtime.
+fn on_tokio<F: Future<Output = ()>>(listener: StdListener, serve: impl FnOnce(TcpListener) -> F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        listener.set_nonblocking(true).unwrap();
+        serve(TcpListener::from_std(listener).unwrap()).await;
+    });
+}
+
+/// An axum app under `axum::serve` (`TCP_NODELAY` on every connection), on tokio's default
+/// runtime.
+fn serve_axum(listener: StdListener, app: axum::Router) {
+    use axum::serve::ListenerExt;
+    on_tokio(listener, |listener| async move {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+async fn wsflow_axum_upgrade(upgrade: wsflow_axum::WebSocketUpgrade) -> axum::response::Response {
+    upgrade.on_upgrade(|mut websocket| async move {
+        while let Ok(Some(message)) = websocket.recv_message().await {
+            if websocket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+async fn axum_ws_upgrade(upgrade: axum::extract::ws::WebSocketUpgrade) -> axum::response::Response {
+    use axum::extract::ws::Message;
+    upgrade.on_upgrade(|mut websocket| async move {
+        while let Some(Ok(message)) = websocket.recv().await {
+            if matches!(message, Message::Text(_) | Message::Binary(_)) && websocket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 async fn wsflow_tokio_echo(tcp: TcpStream) -> Result {
