@@ -281,6 +281,38 @@ fn parse_element(element: &str) -> Result<(String, Vec<Param>), String> {
     Ok((name, params))
 }
 
+/// A compressor for `bits` (8 to 15) at `level`. zlib has no 8-bit window: stored blocks
+/// (level 0) fit any window.
+pub(crate) fn new_compressor(bits: u8, level: u32) -> Compress {
+    let level = if bits < 9 {
+        Compression::none()
+    } else {
+        Compression::new(level)
+    };
+    Compress::new_with_window_bits(level, false, bits.max(9))
+}
+
+/// Compresses one whole message with `compressor` (RFC 7692 §7.2.1: sync flush, trailer
+/// removed), keeping its context.
+pub(crate) fn compress_message(compressor: &mut Compress, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() / 2 + 64);
+    let mut consumed = 0;
+    loop {
+        out.reserve((payload.len() - consumed) / 2 + 64);
+        let before = compressor.total_in();
+        // Compression of a complete in-memory input cannot fail.
+        let _ = compressor.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
+        consumed += (compressor.total_in() - before) as usize;
+        if consumed == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out.ends_with(&TRAILER) {
+        out.truncate(out.len() - TRAILER.len());
+    }
+    out
+}
+
 /// The per-connection codec: a compressor for what we send and a decompressor for what we
 /// receive, each created on first use.
 pub(crate) struct DeflateCodec {
@@ -349,34 +381,23 @@ impl DeflateCodec {
     pub(crate) fn compress(&mut self, payload: &[u8]) -> Vec<u8> {
         let (bits, reset) = self.outgoing();
         let level = self.params.level;
-        let compressor = self.compressor.get_or_insert_with(|| {
-            // zlib has no 8-bit window: stored blocks (level 0) fit any window.
-            let level = if bits < 9 {
-                Compression::none()
-            } else {
-                Compression::new(level)
-            };
-            Box::new(Compress::new_with_window_bits(level, false, bits.max(9)))
-        });
-        let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        let mut consumed = 0;
-        loop {
-            out.reserve((payload.len() - consumed) / 2 + 64);
-            let before = compressor.total_in();
-            // Compression of a complete in-memory input cannot fail.
-            let _ = compressor.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
-            consumed += (compressor.total_in() - before) as usize;
-            if consumed == payload.len() && out.len() < out.capacity() {
-                break;
-            }
-        }
-        if out.ends_with(&TRAILER) {
-            out.truncate(out.len() - TRAILER.len());
-        }
+        let compressor = self
+            .compressor
+            .get_or_insert_with(|| Box::new(new_compressor(bits, level)));
+        let out = compress_message(compressor, payload);
         if reset {
             compressor.reset();
         }
         out
+    }
+
+    /// The (window bits, level) of what this connection sends when every message is
+    /// compressed from a fresh context (`no_context_takeover` for our direction), so that
+    /// the compressed form of a message can be shared by every connection with the same
+    /// pair; `None` with context takeover.
+    pub(crate) fn shared_form(&self) -> Option<(u8, u32)> {
+        let (bits, reset) = self.outgoing();
+        reset.then_some((bits, self.params.level))
     }
 
     /// Inflates `input` (part of a compressed message) onto `out` until the input is used up

@@ -120,6 +120,9 @@ pub enum SendError {
     SubprotocolNotOffered(String),
     /// A header name or value that would corrupt the HTTP message.
     InvalidHeader(String),
+    /// More bytes (the count) are queued than the high-water mark given to
+    /// [`Connection::send_prepared`](crate::Connection::send_prepared): nothing was queued.
+    OverHighWaterMark(usize),
 }
 
 impl fmt::Display for SendError {
@@ -134,6 +137,7 @@ impl fmt::Display for SendError {
             Self::InvalidState(what) => write!(f, "invalid state: {what}"),
             Self::SubprotocolNotOffered(name) => write!(f, "subprotocol {name:?} was not offered"),
             Self::InvalidHeader(name) => write!(f, "invalid header {name:?}"),
+            Self::OverHighWaterMark(queued) => write!(f, "{queued} bytes queued, over the high-water mark"),
         }
     }
 }

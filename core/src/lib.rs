@@ -65,6 +65,7 @@ mod event;
 pub mod frame;
 mod handshake;
 mod message;
+mod prepared;
 mod queue;
 pub mod utf8;
 
@@ -82,6 +83,7 @@ pub use handshake::{
     Negotiated, Rejection, Request, Response, ServerEvent, ServerHandshake, ServerNegotiation, UrlError,
 };
 pub use message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+pub use prepared::PreparedMessage;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

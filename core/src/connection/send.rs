@@ -9,6 +9,7 @@ use crate::error::SendError;
 use crate::event::Transmit;
 use crate::frame::{apply_mask, extend_unmasked, FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind};
+use crate::prepared::PreparedMessage;
 use crate::utf8::Utf8Validator;
 
 use super::Connection;
@@ -116,6 +117,71 @@ impl Connection {
         }
         let _ = may_compress;
         (payload, 0)
+    }
+
+    /// Queues a [`PreparedMessage`] (a broadcast): on a server connection its shared frame,
+    /// or with permessage-deflate and no context takeover for what the server sends, its
+    /// shared compressed form for this connection's window and level (compressed by the
+    /// first connection that needs it). Frames under 4 KiB are copied into the send buffer
+    /// (cheaper than a chunk of their own), larger ones go out shared. A connection that
+    /// must encode the message itself (a client, context takeover, outgoing frames split
+    /// by [`Config::outgoing_frame_size`](crate::Config::outgoing_frame_size)) sends it as
+    /// [`send`](Self::send) does.
+    ///
+    /// Nothing is queued while more than `high_water_mark` bytes are
+    /// [buffered](Self::buffered_amount) (a slow reader): the broadcaster decides what
+    /// to do about it (`usize::MAX`: no mark).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, Message, PreparedMessage, SendError};
+    ///
+    /// let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    /// let line = PreparedMessage::new(Message::text("x".repeat(100)));
+    /// server.send_prepared(&line, 150).unwrap();
+    /// assert_eq!(server.send_prepared(&line, 150), Err(SendError::OverHighWaterMark(102)));
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::OverHighWaterMark`] (nothing queued), and as [`send`](Self::send).
+    pub fn send_prepared(&mut self, message: &PreparedMessage, high_water_mark: usize) -> Result<(), SendError> {
+        self.check_can_start_message()?;
+        let buffered = self.buffered_amount();
+        if buffered > high_water_mark {
+            return Err(SendError::OverHighWaterMark(buffered));
+        }
+        let split = self
+            .config
+            .outgoing_frame_size
+            .is_some_and(|size| size > 0 && message.len() > size);
+        if self.masks.is_some() || split {
+            return self.send(message.message().clone());
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_ref().filter(|codec| codec.wants(message.len())) {
+            return match codec.shared_form() {
+                Some((bits, level)) => {
+                    self.queue_whole_frame(message.compressed_frame(bits, level));
+                    Ok(())
+                }
+                None => self.send(message.message().clone()),
+            };
+        }
+        self.queue_whole_frame(message.frame().clone());
+        Ok(())
+    }
+
+    /// Queues a complete unmasked frame: copied into the send buffer when small, else
+    /// shared as a chunk of its own.
+    fn queue_whole_frame(&mut self, frame: Bytes) {
+        if frame.len() >= OWN_CHUNK_MIN {
+            return self.push_chunk(frame, true);
+        }
+        if self.tx_buf.capacity() == 0 {
+            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
+            self.tx_buf.reserve(frame.len().max(batch));
+        }
+        self.tx_buf.extend_from_slice(&frame);
     }
 
     /// Sends a message copied from borrowed text or bytes (a reused buffer, a slice of a
