@@ -54,7 +54,9 @@ fn deflate(server_no_context_takeover: bool, window_bits: u8) -> Config {
 
 #[cfg(feature = "deflate")]
 fn chat_line(i: usize) -> Message {
-    Message::text(format!(r#"{{"room":"lobby","user":"alice","seq":{i},"text":"hello hello everyone"}}"#))
+    Message::text(format!(
+        r#"{{"room":"lobby","user":"alice","seq":{i},"text":"hello hello everyone"}}"#
+    ))
 }
 
 #[cfg(feature = "deflate")]
@@ -76,7 +78,11 @@ fn without_context_takeover_one_compressed_form_serves_every_connection() {
         pair.collect();
         assert_eq!(pair.to_client, reference.to_client, "byte for byte what `send` writes");
         let plain: usize = lines.iter().map(|line| line.len() + 2).sum();
-        assert!(pair.to_client.len() < plain, "compressed: {} of {plain}", pair.to_client.len());
+        assert!(
+            pair.to_client.len() < plain,
+            "compressed: {} of {plain}",
+            pair.to_client.len()
+        );
         pair.drive();
         assert_eq!(pair.client_messages(), lines);
     }
@@ -108,7 +114,11 @@ fn with_context_takeover_each_connection_compresses_in_step_with_its_own_sends()
         if i % 2 == 0 {
             let prepared = PreparedMessage::new(line.clone());
             pair.server.send_prepared(&prepared, usize::MAX).unwrap();
-            assert_eq!(prepared.compressed_forms(), 0, "not shareable: compressed by the connection");
+            assert_eq!(
+                prepared.compressed_forms(),
+                0,
+                "not shareable: compressed by the connection"
+            );
         } else {
             pair.server.send(line.clone()).unwrap();
         }
@@ -140,7 +150,10 @@ fn nothing_is_queued_past_the_mark_or_after_a_close() {
         server.send_prepared(&line, 4096).unwrap();
     }
     assert_eq!(server.buffered_amount(), 5 * 1004);
-    assert_eq!(server.send_prepared(&line, 4096), Err(SendError::OverHighWaterMark(5 * 1004)));
+    assert_eq!(
+        server.send_prepared(&line, 4096),
+        Err(SendError::OverHighWaterMark(5 * 1004))
+    );
     assert_eq!(server.buffered_amount(), 5 * 1004, "nothing queued");
     server.close(Instant::now(), CloseCode::NORMAL, "").unwrap();
     assert_eq!(server.send_prepared(&line, usize::MAX), Err(SendError::Closed));

@@ -49,9 +49,10 @@ mod websocket;
 
 pub use wsflow;
 pub use wsflow_io;
+pub use wsflow_io::hub;
 pub use wsflow_io::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
-    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind,
+    PreparedMessage, Request, Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
 };
 
 pub use client::{connect, Blocking, ClientBuilder};

@@ -159,6 +159,17 @@ macro_rules! sending_methods {
             crate::websocket::command(self, |conn, _| conn.send(message))
         }
 
+        /// Sends a [`PreparedMessage`](wsflow::PreparedMessage) (framed once for many
+        /// connections, e.g. by a [`hub`](crate::hub); see
+        /// [`Connection::send_prepared`](wsflow::Connection::send_prepared)), as
+        /// [`send`](Self::send).
+        ///
+        /// # Errors
+        /// As [`send`](Self::send).
+        pub fn send_prepared(&mut self, message: &wsflow::PreparedMessage) -> Result<(), crate::Error> {
+            crate::websocket::command(self, |conn, _| conn.send_prepared(message, usize::MAX))
+        }
+
         /// Sends a message without compressing it even when permessage-deflate was
         /// negotiated (data that does not compress, such as images), as [`send`](Self::send).
         ///

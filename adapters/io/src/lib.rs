@@ -29,6 +29,7 @@ mod client;
 mod driver;
 mod error;
 mod handshake;
+pub mod hub;
 mod outbox;
 mod runtime;
 mod sans_io;
@@ -50,6 +51,6 @@ pub use tls::{default_tls_config, server_name};
 pub use websocket::{WebSocket, WsReceiver, WsSender, DEFAULT_HIGH_WATER_MARK};
 pub use wsflow;
 pub use wsflow::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Event, Message, MessageKind, Request, Response,
-    Utf8Bytes,
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Event, Message, MessageKind, PreparedMessage, Request,
+    Response, Utf8Bytes,
 };

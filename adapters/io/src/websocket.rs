@@ -11,9 +11,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use wsflow::{CloseCode, Closed, Config, Connection, Event, Message, MessageKind, SendError, State, Utf8Bytes};
+use wsflow::{
+    CloseCode, Closed, Config, Connection, Event, Message, MessageKind, PreparedMessage, SendError, State, Utf8Bytes,
+};
 
 use crate::driver::{Io, Task};
+use crate::hub::{Delivery, Subscriber};
 use crate::runtime::AsyncStream;
 use crate::Error;
 
@@ -299,6 +302,56 @@ macro_rules! sending_methods {
             /// is being sent; [`Error::Transport`] if the stream fails.
             pub async fn send(&mut self, message: Message) -> Result<(), Error> {
                 self.queue(|conn, _| conn.send(message)).await
+            }
+
+            /// Sends a [`PreparedMessage`] (framed once for many connections; see
+            /// [`Connection::send_prepared`]), as [`send`](Self::send).
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+                self.queue(|conn, _| conn.send_prepared(message, usize::MAX))
+                    .await
+            }
+
+            /// Writes what a [`hub`](crate::hub) delivers to `subscriber`, a batch at a
+            /// time (every message queued since the last write goes out in one write),
+            /// waiting while more than the high-water mark is queued. Returns `Ok` when
+            /// the subscriber is [closed](Subscriber::close), and after closing the
+            /// connection with 1008 "too slow" when the hub gave up on it
+            /// ([`SlowConsumer::Close`](crate::hub::SlowConsumer::Close)).
+            ///
+            /// Cancel safety: a batch taken from the subscriber is queued on the
+            /// connection at once; cancelling only stops the wait.
+            ///
+            /// # Errors
+            /// As [`send`](Self::send) (the connection closed, the stream failed).
+            pub async fn forward(&mut self, subscriber: &Subscriber) -> Result<(), Error> {
+                let mut batch = Vec::new();
+                loop {
+                    match subscriber.next_batch(&mut batch).await {
+                        Delivery::Messages { .. } => {
+                            self.with_inner(|inner| {
+                                batch
+                                    .drain(..)
+                                    .try_for_each(|message| inner.conn.send_prepared(&message, usize::MAX))
+                            })?;
+                            let mark = self.high_water_mark();
+                            let drained = poll_fn(|cx| {
+                                if subscriber.poll_too_slow(cx).is_ready() {
+                                    return Poll::Ready(Ok(false));
+                                }
+                                self.with_inner(|inner| inner.poll_drain(cx, mark))
+                                    .map_ok(|()| true)
+                            });
+                            if !drained.await? {
+                                return self.close(CloseCode::POLICY_VIOLATION, "too slow").await;
+                            }
+                        }
+                        Delivery::TooSlow => return self.close(CloseCode::POLICY_VIOLATION, "too slow").await,
+                        Delivery::Closed => return Ok(()),
+                    }
+                }
             }
 
             /// Sends a message without compressing it even when permessage-deflate was

@@ -60,9 +60,10 @@ use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, Runtime, Timer};
 pub use stream::MaybeTlsStream;
 pub use wsflow;
 pub use wsflow_io;
+pub use wsflow_io::hub;
 pub use wsflow_io::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
-    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind,
+    PreparedMessage, Request, Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
 };
 #[cfg(feature = "rustls")]
 pub use {futures_rustls, futures_rustls::rustls};

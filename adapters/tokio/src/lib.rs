@@ -64,9 +64,10 @@ pub use stream::MaybeTlsStream;
 pub use tokio_rustls;
 pub use wsflow;
 pub use wsflow_io;
+pub use wsflow_io::hub;
 pub use wsflow_io::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind, Request,
-    Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Decision, Error, Event, Message, MessageKind,
+    PreparedMessage, Request, Response, Utf8Bytes, DEFAULT_HIGH_WATER_MARK,
 };
 
 /// A WebSocket connection over a tokio stream `S`: see [`wsflow_io::WebSocket`].

@@ -225,6 +225,16 @@ pub fn tokio_block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
+/// Runs `future` on a fresh multi-threaded tokio runtime with two workers.
+pub fn tokio_block_on_multi<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 /// Runs the tokio client's checks.
 pub fn tokio_run(url: &str) {
     tokio_block_on(tokio_client::run(url));
