@@ -13,6 +13,9 @@ what="${1:-all}"
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
+section "services the Rust tests start (redis-server)"
+tests/services/setup.sh
+
 section "cargo test (workspace, all features)"
 cargo test --workspace --all-features
 
