@@ -25,28 +25,38 @@ async function join(context, pageUrl, nick) {
   return page;
 }
 
-async function waitForLine(page, line) {
-  await page.waitForFunction((l) => [...document.querySelectorAll('#log div')].some((d) => d.textContent === l), line, {
-    timeout: CHECK_TIMEOUT_MS,
-  });
+// Waits until an entry of the page's log contains `text` (entries end with their time).
+async function waitForLine(page, text, selector = '#log div') {
+  await page.waitForFunction(
+    ([t, s]) => [...document.querySelectorAll(s)].some((d) => d.textContent.includes(t)),
+    [text, selector],
+    { timeout: CHECK_TIMEOUT_MS },
+  );
 }
 
 const checks = {
-  // Two tabs join the chat, one speaks, the other sees it; both see deflate negotiated.
+  // Two tabs join the chat, one speaks, the other sees it (its own line set apart); who is
+  // online; deflate negotiated; switching rooms reconnects to the new room.
   'chat-two-tabs': async (browser, pageUrl) => {
     const context = await browser.newContext();
     try {
       const alice = await join(context, pageUrl, 'alice');
       const bob = await join(context, pageUrl, 'bob');
-      await waitForLine(alice, '* bob joined');
+      await waitForLine(alice, 'bob joined');
+      await waitForLine(alice, 'bob', '#online li');
       const extensions = await alice.evaluate(() => socket.extensions);
       expect(/^permessage-deflate/.test(extensions), `ws.extensions is '${extensions}'`);
       await alice.fill('#text', 'hello from chromium ✓');
       await alice.click('#say button');
-      await waitForLine(bob, 'alice: hello from chromium ✓');
-      await bob.evaluate(() => socket.close(1000, 'bye'));
-      await waitForLine(alice, '* bob left');
-      return `alice and bob chatted through the page; ws.extensions = '${extensions}'`;
+      await waitForLine(bob, 'hello from chromium ✓', '#log .msg');
+      await waitForLine(alice, 'hello from chromium ✓', '#log .msg.mine');
+      await bob.evaluate(() => { location.hash = 'games'; });
+      await waitForLine(bob, 'You joined #games');
+      await waitForLine(alice, 'bob left');
+      await bob.fill('#text', 'only in games');
+      await bob.click('#say button');
+      await waitForLine(bob, 'only in games', '#log .msg.mine');
+      return `alice and bob chatted through the page, bob moved to #games; ws.extensions = '${extensions}'`;
     } finally {
       await context.close();
     }

@@ -3,7 +3,7 @@
 //! first frames sent in the same packet as the request head are delivered; every rejection
 //! answers with the documented status, headers and body; the config's handshake limits
 //! apply; the application can refuse an `Origin`; and the axum chat example serves its page
-//! and room.
+//! and rooms.
 
 use std::time::Duration;
 
@@ -285,16 +285,24 @@ fn deflate_is_negotiated_when_offered_and_not_otherwise() {
 }
 
 #[test]
-fn the_axum_chat_example_serves_its_page_and_room() {
+fn the_axum_chat_example_serves_its_page_and_rooms() {
     run(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(chat::serve(listener));
+        tokio::spawn(chat::serve(listener, chat::room::Chat::new(None).unwrap()));
         let page = exchange(&addr, b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
         assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
         assert!(page.contains("<html"), "{page}");
+        let bad = exchange(
+            &addr,
+            request("GET", "13", Some(KEY), "")
+                .replace("GET / ", "GET /ws?room=a%20b ")
+                .as_bytes(),
+        )
+        .await;
+        assert!(status_line(&bad).starts_with("HTTP/1.1 400"), "{bad}");
 
-        let url = format!("ws://{addr}/ws");
+        let url = format!("ws://{addr}/ws?room=axum");
         let (mut alice, response) = wsflow_tokio::ClientBuilder::new(&url)
             .config(common::deflate_config())
             .connect()
@@ -305,19 +313,19 @@ fn the_axum_chat_example_serves_its_page_and_room() {
         alice.send_text("alice").await.unwrap();
         let (mut bob, _) = wsflow_tokio::connect(&url).await.unwrap();
         bob.send_text("bob").await.unwrap();
-        wait_for_line(&mut alice, "* bob joined").await;
+        wait_for(&mut alice, r#""type":"join","nick":"bob""#).await;
         alice.send_text("hi bob").await.unwrap();
-        wait_for_line(&mut bob, "alice: hi bob").await;
+        wait_for(&mut bob, r#""nick":"alice","text":"hi bob""#).await;
         bob.close(CloseCode::NORMAL, "").await.unwrap();
         while bob.recv().await.unwrap().is_some() {}
-        wait_for_line(&mut alice, "* bob left").await;
+        wait_for(&mut alice, r#""type":"leave","nick":"bob""#).await;
     });
 }
 
-async fn wait_for_line(websocket: &mut wsflow_tokio::WebSocket<wsflow_tokio::MaybeTlsStream>, expected: &str) {
+async fn wait_for(websocket: &mut wsflow_tokio::WebSocket<wsflow_tokio::MaybeTlsStream>, expected: &str) {
     loop {
         match websocket.recv_message().await.unwrap() {
-            Some(Message::Text(line)) if line.as_str() == expected => return,
+            Some(Message::Text(event)) if event.contains(expected) => return,
             Some(_) => {}
             None => panic!("closed before {expected:?}"),
         }

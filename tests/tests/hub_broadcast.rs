@@ -283,7 +283,7 @@ fn smol_writers_forward_a_hub() {
                 let subscriber = server_hub.subscriber();
                 subscriber.subscribe("feed");
                 let (mut sender, _receiver) = websocket.split();
-                sender.forward(&subscriber).await
+                sender.forward(&subscriber, |_| None).await
             });
             let (mut client, _) = wsflow_smol::connect(&url).await.unwrap();
             while hub.subscriber_count("feed") == 0 {

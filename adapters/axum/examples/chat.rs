@@ -1,58 +1,60 @@
-//! The chat room of wsflow-tokio's chat example on axum routes: the page at `/`, the
-//! WebSocket at `/ws` (permessage-deflate accepted when offered: browsers offer it). The room
-//! is the same code (`adapters/tokio/examples/chat/room.rs`); only the way a connection
-//! becomes a member differs.
+//! The chat of wsflow-tokio's chat example on axum routes: the page at `/`, the WebSocket at
+//! `/ws?room=NAME`. The chat is the same code (`adapters/tokio/examples/chat/room.rs`); only
+//! the way a connection becomes a member differs. With `--redis URL`, several instances
+//! behind one Redis share their rooms.
 //!
-//! `cargo run -p wsflow-axum --example chat -- [ADDR]` (default 127.0.0.1:9002)
+//! `cargo run -p wsflow-axum --example chat -- [ADDR] [--redis redis://127.0.0.1:6379/]`
+//! (default 127.0.0.1:9002)
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use axum::response::{Html, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
-use wsflow_axum::wsflow::DeflateConfig;
-use wsflow_axum::{Config, WebSocketUpgrade};
+use wsflow_axum::WebSocketUpgrade;
 
 #[path = "../../tokio/examples/chat/room.rs"]
-mod room;
+pub mod room;
 
-use room::{Room, PAGE};
-
-/// Browsers offer permessage-deflate, and chat text compresses well.
-static CONFIG: LazyLock<Arc<Config>> = LazyLock::new(|| {
-    let mut config = Config::default();
-    config.deflate(Some(DeflateConfig::default()));
-    Arc::new(config)
-});
+use room::{Chat, CONFIG, PAGE};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let (addr, redis) = room::args();
+    let chat = Chat::new(redis.as_deref()).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&addr).await?;
     println!(
-        "wsflow chat (axum): open http://{}/ in two browser tabs",
-        listener.local_addr()?
+        "wsflow chat (axum): open http://{}/ in two browser tabs ({})",
+        listener.local_addr()?,
+        chat.describe().await
     );
-    serve(listener).await
+    serve(listener, chat).await
 }
 
-/// Serves the page and the chat room on `listener`.
-pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
-    let room = Arc::new(Room::default());
+/// Serves the page and the chat on `listener`.
+pub async fn serve(listener: TcpListener, chat: Arc<Chat>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/ws", get(move |upgrade: WebSocketUpgrade| join(upgrade, room.clone())));
+        .route("/ws", get(move |upgrade: WebSocketUpgrade| join(upgrade, chat.clone())));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).await
 }
 
-async fn join(upgrade: WebSocketUpgrade, room: Arc<Room>) -> Response {
+async fn join(upgrade: WebSocketUpgrade, chat: Arc<Chat>) -> Response {
+    let Some(room) = room::room_of(upgrade.request().target()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "bad room: letters, digits, - and _, at most 32\n",
+        )
+            .into_response();
+    };
     upgrade.config(CONFIG.clone()).on_upgrade(move |socket| async move {
-        if let Err(error) = room::member(socket, &room).await {
+        if let Err(error) = room::member(socket, &chat, &room).await {
             eprintln!("chat (axum): {error}");
         }
     })

@@ -316,9 +316,13 @@ macro_rules! sending_methods {
 
             /// Writes what a [`hub`](crate::hub) delivers to `subscriber`, a batch at a
             /// time (every message queued since the last write goes out in one write),
-            /// waiting while more than the high-water mark is queued. Returns `Ok` when
-            /// the subscriber is [closed](Subscriber::close), and after closing the
-            /// connection with 1008 "too slow" when the hub gave up on it
+            /// waiting while more than the high-water mark is queued. When the hub dropped
+            /// messages for this subscriber (a slow reader under
+            /// [`DropOldest`](crate::hub::SlowConsumer::DropOldest) or
+            /// [`Skip`](crate::hub::SlowConsumer::Skip)), the message `on_dropped(count)`
+            /// returns goes out first (`|_| None`: nothing). Returns `Ok` when the
+            /// subscriber is [closed](Subscriber::close), and after closing the connection
+            /// with 1008 "too slow" when the hub gave up on it
             /// ([`SlowConsumer::Close`](crate::hub::SlowConsumer::Close)).
             ///
             /// Cancel safety: a batch taken from the subscriber is queued on the
@@ -326,12 +330,18 @@ macro_rules! sending_methods {
             ///
             /// # Errors
             /// As [`send`](Self::send) (the connection closed, the stream failed).
-            pub async fn forward(&mut self, subscriber: &Subscriber) -> Result<(), Error> {
+            pub async fn forward(
+                &mut self,
+                subscriber: &Subscriber,
+                mut on_dropped: impl FnMut(u64) -> Option<Message>,
+            ) -> Result<(), Error> {
                 let mut batch = Vec::new();
                 loop {
                     match subscriber.next_batch(&mut batch).await {
-                        Delivery::Messages { .. } => {
+                        Delivery::Messages { dropped } => {
+                            let notice = (dropped > 0).then(|| on_dropped(dropped)).flatten();
                             self.with_inner(|inner| {
+                                notice.map_or(Ok(()), |notice| inner.conn.send(notice))?;
                                 batch
                                     .drain(..)
                                     .try_for_each(|message| inner.conn.send_prepared(&message, usize::MAX))

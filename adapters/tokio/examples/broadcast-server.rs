@@ -75,7 +75,7 @@ async fn member(tcp: TcpStream, config: Arc<Config>, hub: &Hub) -> Result<(), Er
     subscriber.subscribe(ROOM);
     let writer = tokio::spawn({
         let subscriber = subscriber.clone();
-        async move { sender.forward(&subscriber).await }
+        async move { sender.forward(&subscriber, |_| None).await }
     });
     let read = async {
         while let Some(message) = receiver.recv_message().await? {

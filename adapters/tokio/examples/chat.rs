@@ -1,38 +1,40 @@
-//! A chat room on one port: the page at `/`, the WebSocket at `/ws` (the room itself, with its
-//! protocol, is in `chat/room.rs`, shared with wsflow-axum's chat example).
+//! A chat with rooms on one port: the page at `/`, the WebSocket at `/ws?room=NAME` (the
+//! chat itself, with its protocol, is in `chat/room.rs`, shared with wsflow-axum's chat
+//! example). With `--redis URL`, several instances behind one Redis share their rooms.
 //!
-//! `cargo run -p wsflow-tokio --example chat -- [ADDR]` (default 127.0.0.1:9002)
+//! `cargo run -p wsflow-tokio --example chat -- [ADDR] [--redis redis://127.0.0.1:6379/]`
+//! (default 127.0.0.1:9002)
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use wsflow_tokio::wsflow::DeflateConfig;
-use wsflow_tokio::{Accept, Accepted, Config, Decision, Error, Request, Response};
+use wsflow_tokio::{Accept, Accepted, Decision, Error, Request, Response};
 
 #[path = "chat/room.rs"]
-mod room;
+pub mod room;
 
-use room::{Room, PAGE};
+use room::{Chat, CONFIG, PAGE};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let (addr, redis) = room::args();
+    let chat = Chat::new(redis.as_deref()).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&addr).await?;
     println!(
-        "wsflow chat: open http://{}/ in two browser tabs",
-        listener.local_addr()?
+        "wsflow chat: open http://{}/ in two browser tabs ({})",
+        listener.local_addr()?,
+        chat.describe().await
     );
-    serve(listener).await
+    serve(listener, chat).await
 }
 
-/// Serves the page and the chat room on `listener` until accepting fails.
-pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
-    let room = Arc::new(Room::default());
+/// Serves the page and the chat on `listener` until accepting fails.
+pub async fn serve(listener: TcpListener, chat: Arc<Chat>) -> std::io::Result<()> {
     loop {
         let (tcp, peer) = listener.accept().await?;
-        let room = room.clone();
+        let chat = chat.clone();
         tokio::spawn(async move {
-            if let Err(error) = visit(tcp, &room).await {
+            if let Err(error) = visit(tcp, &chat).await {
                 eprintln!("chat: {peer}: {error}");
             }
         });
@@ -41,7 +43,8 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
 
 fn route(request: &Request) -> Decision {
     match request.path() {
-        "/ws" if request.is_websocket() => Decision::Accept(Accept::new()),
+        "/ws" if request.is_websocket() && room::room_of(request.target()).is_some() => Decision::Accept(Accept::new()),
+        "/ws" => Decision::Respond(Response::new(400).with_body("bad room: letters, digits, - and _, at most 32\n")),
         "/" => Decision::Respond(
             Response::new(200)
                 .with_header("Content-Type", "text/html; charset=utf-8")
@@ -51,18 +54,12 @@ fn route(request: &Request) -> Decision {
     }
 }
 
-/// Browsers offer permessage-deflate, and chat text compresses well.
-static CONFIG: LazyLock<Arc<Config>> = LazyLock::new(|| {
-    let mut config = Config::default();
-    config.deflate(Some(DeflateConfig::default()));
-    Arc::new(config)
-});
-
 /// One connection: the page, or a chat member from nickname to departure.
-async fn visit(tcp: TcpStream, room: &Room) -> Result<(), Error> {
+async fn visit(tcp: TcpStream, chat: &Arc<Chat>) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
-    let Accepted::WebSocket(websocket, _) = wsflow_tokio::accept_with(tcp, CONFIG.clone(), route).await? else {
+    let Accepted::WebSocket(websocket, request) = wsflow_tokio::accept_with(tcp, CONFIG.clone(), route).await? else {
         return Ok(());
     };
-    room::member(websocket, room).await
+    let room = room::room_of(request.target()).unwrap_or_default();
+    room::member(websocket, chat, &room).await
 }
