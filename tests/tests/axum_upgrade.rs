@@ -315,6 +315,9 @@ fn the_axum_chat_example_serves_its_page_and_rooms() {
         bob.send_text("bob").await.unwrap();
         wait_for(&mut alice, r#""type":"join","nick":"bob""#).await;
         alice.send_text("hi bob").await.unwrap();
+        // Not split: a send while received events wait is written by the next `recv`, or
+        // by `flush`; the test waits on another socket next.
+        alice.flush().await.unwrap();
         wait_for(&mut bob, r#""nick":"alice","text":"hi bob""#).await;
         bob.close(CloseCode::NORMAL, "").await.unwrap();
         while bob.recv().await.unwrap().is_some() {}

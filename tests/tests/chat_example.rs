@@ -66,6 +66,13 @@ async fn wait_for(socket: &mut Socket, expected: &[&str]) -> String {
     }
 }
 
+/// Sends a line and writes it at once (not split, a send while received events wait is
+/// otherwise written by the next `recv`, and the tests wait on another socket next).
+async fn say(socket: &mut Socket, text: &str) {
+    socket.send_text(text).await.unwrap();
+    socket.flush().await.unwrap();
+}
+
 async fn close_cleanly(socket: &mut Socket) {
     socket.close(CloseCode::NORMAL, "").await.unwrap();
     while socket.recv().await.unwrap().is_some() {}
@@ -101,7 +108,7 @@ async fn serves_its_page_and_rooms() {
     let mut carol = join(&addr, "games", "carol").await;
     wait_for(&mut alice, &[r#""type":"join","nick":"bob","ts":"#]).await;
     wait_for(&mut alice, &[r#""type":"online","nicks":["alice","bob"]"#]).await;
-    alice.send_text("hi \"bob\" ✓").await.unwrap();
+    say(&mut alice, "hi \"bob\" ✓").await;
     let line = wait_for(
         &mut bob,
         &[r#""type":"line","nick":"alice","text":"hi \"bob\" ✓","ts":"#],
@@ -114,9 +121,9 @@ async fn serves_its_page_and_rooms() {
     wait_for(&mut dave, &[r#""text":"hi \"bob\" ✓""#]).await;
 
     // Nothing crosses rooms.
-    carol.send_text("only games").await.unwrap();
+    say(&mut carol, "only games").await;
     wait_for(&mut carol, &["only games"]).await;
-    alice.send_text("after carol").await.unwrap();
+    say(&mut alice, "after carol").await;
     let next = wait_for(&mut bob, &[r#""type":"line""#]).await;
     assert!(next.contains("after carol"), "{next}");
 
@@ -167,9 +174,9 @@ fn two_chat_servers_share_their_rooms_through_redis() {
                 let mut bob = join(&two, "lobby", "bob").await;
                 wait_for(&mut alice, &[r#""type":"join","nick":"bob""#]).await;
                 wait_for(&mut alice, &[r#""nicks":["alice","bob"]"#]).await;
-                alice.send_text("across processes").await.unwrap();
+                say(&mut alice, "across processes").await;
                 wait_for(&mut bob, &[r#""nick":"alice","text":"across processes""#]).await;
-                bob.send_text("and back").await.unwrap();
+                say(&mut bob, "and back").await;
                 wait_for(&mut alice, &[r#""nick":"bob","text":"and back""#]).await;
                 close_cleanly(&mut bob).await;
                 wait_for(&mut alice, &[r#""type":"leave","nick":"bob""#]).await;
