@@ -65,6 +65,7 @@ mod event;
 pub mod frame;
 mod handshake;
 mod message;
+mod proxy;
 mod queue;
 pub mod utf8;
 
@@ -82,6 +83,7 @@ pub use handshake::{
     Negotiated, Rejection, Request, Response, ServerEvent, ServerHandshake, ServerNegotiation, UrlError,
 };
 pub use message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+pub use proxy::{ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrl, SocksReply};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
