@@ -527,3 +527,84 @@ fn a_silent_proxy_times_out_within_the_handshake_timeout() {
         }
     });
 }
+
+/// A fake HTTP proxy that refuses every `CONNECT` with 403 and reports each request line.
+fn recording_proxy() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (seen, requests) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = [0; 1024];
+            let read = stream.read(&mut head).unwrap_or(0);
+            let line = String::from_utf8_lossy(&head[..read])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+            let _ = seen.send(line);
+        }
+    });
+    (address, requests)
+}
+
+/// Connects `adapter`'s client to `url` with the proxy from the environment (or none, for
+/// `no_proxy`); the connect error, if any.
+fn connect_from_environment(adapter: Adapter, url: &str, no_proxy: bool) -> Result<(), Error> {
+    fn pick<R>(builder: wsflow_io::ClientBuilder<R>, no_proxy: bool) -> wsflow_io::ClientBuilder<R> {
+        if no_proxy {
+            builder.no_proxy()
+        } else {
+            builder
+        }
+    }
+    match adapter {
+        Adapter::Blocking => pick(wsflow_blocking::ClientBuilder::new(url), no_proxy)
+            .connect()
+            .map(drop),
+        Adapter::Tokio => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime
+                .block_on(pick(wsflow_tokio::ClientBuilder::new(url), no_proxy).connect())
+                .map(drop)
+        }
+        Adapter::Smol => smol::block_on(pick(wsflow_smol::ClientBuilder::new(url), no_proxy).connect()).map(drop),
+    }
+}
+
+/// The only test here that reads the environment (the others name their proxy), so
+/// setting `ws_proxy` cannot disturb them.
+#[test]
+fn the_proxy_comes_from_the_environment_but_not_for_loopback_or_no_proxy() {
+    within("environment", || {
+        let (proxy, requests) = recording_proxy();
+        std::env::set_var("ws_proxy", format!("http://{proxy}"));
+        std::env::remove_var("no_proxy");
+        std::env::remove_var("NO_PROXY");
+        for adapter in ADAPTERS {
+            let error = connect_from_environment(adapter, "ws://example.invalid:9/", false).unwrap_err();
+            let error = proxy_error(error);
+            assert!(
+                matches!(error, ProxyError::HttpRefused { status: 403, .. }),
+                "{adapter:?}: {error}"
+            );
+            let request = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(request, "CONNECT example.invalid:9 HTTP/1.1");
+            // A loopback target goes direct.
+            let echo = format!("ws://localhost:{}/", echo().ws_port);
+            connect_from_environment(adapter, &echo, false).unwrap();
+            // So does any target when the builder says no_proxy(): DNS fails on .invalid.
+            let error = connect_from_environment(adapter, "ws://example.invalid:9/", true).unwrap_err();
+            assert!(matches!(error, Error::Transport(_)), "{adapter:?}: {error}");
+        }
+        std::env::remove_var("ws_proxy");
+        assert!(
+            requests.try_recv().is_err(),
+            "the proxy saw a request it should not have"
+        );
+    });
+}
