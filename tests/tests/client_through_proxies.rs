@@ -608,3 +608,27 @@ fn the_proxy_comes_from_the_environment_but_not_for_loopback_or_no_proxy() {
         );
     });
 }
+
+/// What follows the proxy's reply belongs to the WebSocket handshake: over ws it is read
+/// as the server's response (here a 403 with its body, which proves it was not lost);
+/// over wss it can only be an error, as a TLS server never speaks first.
+#[test]
+fn the_bytes_after_the_reply_reach_the_websocket_handshake() {
+    within("bytes after the reply", || {
+        let proxy = fake_proxy(Some(
+            b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno",
+        ));
+        let error = error_of_every_adapter("ws://example.invalid/", &format!("http://{proxy}"), Arc::default());
+        let Error::Rejected(response) = error else {
+            panic!("{error}")
+        };
+        assert_eq!((response.status(), &response.body()[..]), (403, &b"no"[..]));
+        let proxy = fake_proxy(Some(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03"));
+        let error = proxy_error(error_of_every_adapter(
+            "wss://example.invalid/",
+            &format!("http://{proxy}"),
+            Arc::default(),
+        ));
+        assert_eq!(error, ProxyError::EarlyData(3));
+    });
+}
