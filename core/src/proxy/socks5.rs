@@ -1,6 +1,7 @@
 //! SOCKS5 messages (RFC 1928) and the user name and password subnegotiation (RFC 1929).
 
-use std::net::IpAddr;
+// `core::net`: address parsing only (the sans-IO check forbids `std::net` in the core).
+use core::net::IpAddr;
 
 use bytes::Bytes;
 
