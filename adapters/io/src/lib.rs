@@ -12,7 +12,7 @@
 //!   configuration and proxy, with `connect` and `connect_on` carried out by each adapter.
 //! - [`Route`] and [`tunnel`]: clients through HTTP `CONNECT` and SOCKS5 proxies, chosen on
 //!   the builder or from the environment (`ws_proxy`, `https_proxy`, `all_proxy`,
-//!   `no_proxy`, ...: see [`Route`]'s module, and the README).
+//!   `no_proxy`, ...: see [`Route`], and the README).
 //! - [`Outbox`]: queued `Bytes`, gathered into vectored writes, partial writes, flush and
 //!   shutdown; the blocking adapter writes through it too.
 //! - [`Error`] and [`is_peer_gone`]; with feature `rustls`, [`default_tls_config`].

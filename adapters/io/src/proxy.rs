@@ -164,6 +164,18 @@ impl Route {
 /// [`Route::address`]: what an async adapter does before TLS and the upgrade. Returns the
 /// bytes that followed the proxy's reply (see [`Route::tunnel_opened`]).
 ///
+/// ```no_run
+/// # struct Adapter;
+/// # async fn open<S: wsflow_io::AsyncStream>(tcp: S) -> Result<(), wsflow_io::Error> {
+/// let builder = wsflow_io::ClientBuilder::<Adapter>::new("ws://example.com/").proxy("http://proxy:3128");
+/// let route = builder.route()?;
+/// // `tcp`: a connection to `route.address()`, as the adapter's stream.
+/// let read_ahead = wsflow_io::tunnel(&route, tcp).await?;
+/// let builder = builder.read_ahead(read_ahead);
+/// // Then TLS for wss://, and the upgrade: wsflow_io::connect_on(builder, stream).
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// [`Error::Proxy`] when the proxy refuses, answers nonsense, closes, or says nothing
 /// within [`Config::handshake_timeout`]; [`Error::Transport`] if the stream fails.
