@@ -13,8 +13,9 @@ what="${1:-all}"
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
-section "services the Rust tests start (redis-server)"
+section "services the Rust tests start (redis-server, tinyproxy, microsocks)"
 tests/services/setup.sh
+tests/proxies/setup.sh
 
 section "cargo test (workspace, all features)"
 cargo test --workspace --all-features

@@ -66,6 +66,7 @@ pub mod frame;
 mod handshake;
 mod message;
 mod prepared;
+mod proxy;
 mod queue;
 pub mod utf8;
 
@@ -84,6 +85,7 @@ pub use handshake::{
 };
 pub use message::{BorrowedMessage, CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
 pub use prepared::PreparedMessage;
+pub use proxy::{ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrl, SocksReply};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -4,8 +4,8 @@ use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use wsflow::{ClientHandshake, Response};
-use wsflow_io::{response_of, ConnectOn, Connector};
+use wsflow::{ClientHandshake, ProxyHandshake, Response};
+use wsflow_io::{response_of, Bytes, ConnectOn, Connector, Route};
 
 use crate::pump::{drive_handshake, Inbox};
 use crate::transport::{MaybeTlsStream, Transport};
@@ -37,7 +37,8 @@ pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error
 pub type ClientBuilder = wsflow_io::ClientBuilder<Blocking>;
 
 /// The blocking adapter as a [`wsflow_io`] client runtime: how [`ClientBuilder`] connects
-/// (TCP within [`Config::handshake_timeout`](wsflow::Config), TLS for `wss://`).
+/// (TCP within [`Config::handshake_timeout`](wsflow::Config), the proxy's tunnel, TLS for
+/// `wss://`).
 #[derive(Clone, Copy, Debug)]
 pub struct Blocking;
 
@@ -48,7 +49,17 @@ impl Connector for Blocking {
         let request = builder.request()?;
         let host = request.host_unbracketed();
         let timeout = builder.get_config().get_handshake_timeout();
-        let tcp = connect_tcp(host, request.port(), timeout)?;
+        let mut route = builder.route()?;
+        let (to_host, to_port) = route.address();
+        let mut tcp = connect_tcp(to_host, to_port, timeout).map_err(|error| route.unreachable(error))?;
+        if let Some(target) = route.to_resolve() {
+            let address = target
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.0)))?;
+            route.resolved(address.ip());
+        }
+        let read_ahead = tunnel(&route, &mut tcp)?;
         let stream = if request.is_secure() {
             #[cfg(feature = "rustls")]
             {
@@ -61,6 +72,11 @@ impl Connector for Blocking {
             }
         } else {
             MaybeTlsStream::Plain(tcp)
+        };
+        let builder = if read_ahead.is_empty() {
+            builder
+        } else {
+            builder.read_ahead(read_ahead)
         };
         handshake(builder, stream)
     }
@@ -86,6 +102,15 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))))
+}
+
+/// The proxy's tunnel, if the route has one: the bytes that followed the proxy's reply.
+fn tunnel(route: &Route, tcp: &mut TcpStream) -> Result<Bytes, Error> {
+    let Some(mut handshake) = route.proxy_handshake(Instant::now())? else {
+        return Ok(Bytes::new());
+    };
+    let event = drive_handshake(&mut handshake, tcp, &mut Inbox::new(), ProxyHandshake::poll_event)?;
+    route.tunnel_opened(event, handshake)
 }
 
 fn handshake<S: Transport>(builder: ClientBuilder, mut stream: S) -> Result<(WebSocket<S>, Response), Error> {

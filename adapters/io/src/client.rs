@@ -7,12 +7,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
-use wsflow::{ClientEvent, ClientHandshake, ClientRequest, Config, Response, UrlError};
+use bytes::Bytes;
+use wsflow::{ClientEvent, ClientHandshake, ClientRequest, Config, ProxyUrl, Response, UrlError};
 
+use crate::proxy::{ProxyChoice, Route};
 use crate::Error;
 
-/// How an adapter opens a connection for [`ClientBuilder::connect`]: TCP to the URL's host
-/// and port (with `TCP_NODELAY`), TLS for `wss://`, then the upgrade. Implemented by each
+/// How an adapter opens a connection for [`ClientBuilder::connect`]: TCP to the
+/// [`route`](ClientBuilder::route)'s address (with `TCP_NODELAY`), the proxy's tunnel if
+/// any ([`tunnel`](crate::tunnel)), TLS for `wss://`, then the upgrade. Implemented by each
 /// adapter's runtime marker (`wsflow_tokio::Tokio`, `wsflow_smol::Smol`,
 /// `wsflow_blocking::Blocking`).
 pub trait Connector: Sized {
@@ -53,6 +56,8 @@ pub struct ClientBuilder<R> {
     config: Arc<Config>,
     #[cfg(feature = "rustls")]
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    proxy: ProxyChoice,
+    read_ahead: Bytes,
     adapter: PhantomData<fn() -> R>,
 }
 
@@ -61,6 +66,7 @@ impl<R> fmt::Debug for ClientBuilder<R> {
         f.debug_struct("ClientBuilder")
             .field("request", &self.request)
             .field("config", &self.config)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +78,8 @@ impl<R> Clone for ClientBuilder<R> {
             config: self.config.clone(),
             #[cfg(feature = "rustls")]
             tls_config: self.tls_config.clone(),
+            proxy: self.proxy.clone(),
+            read_ahead: self.read_ahead.clone(),
             adapter: PhantomData,
         }
     }
@@ -85,6 +93,8 @@ impl<R> ClientBuilder<R> {
             config: Arc::new(Config::default()),
             #[cfg(feature = "rustls")]
             tls_config: None,
+            proxy: ProxyChoice::Environment,
+            read_ahead: Bytes::new(),
             adapter: PhantomData,
         }
     }
@@ -122,6 +132,58 @@ impl<R> ClientBuilder<R> {
         self
     }
 
+    /// Connects through this proxy (`http://[user:pass@]host:port`, `socks5://..`,
+    /// `socks5h://..`; see [`ProxyUrl`]), whatever the environment says, loopback targets
+    /// included. A bad URL is reported by `connect`. Without this call (or
+    /// [`no_proxy`](Self::no_proxy)) the proxy comes from the environment: see [`Route`].
+    ///
+    /// ```
+    /// # struct Adapter;
+    /// let builder = wsflow_io::ClientBuilder::<Adapter>::new("wss://example.com/feed")
+    ///     .proxy("http://me:secret@proxy.corp:3128");
+    /// assert_eq!(builder.route().unwrap().address(), ("proxy.corp", 3128));
+    /// ```
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = ProxyChoice::Explicit(ProxyUrl::parse(url));
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    ///
+    /// ```
+    /// # struct Adapter;
+    /// let builder = wsflow_io::ClientBuilder::<Adapter>::new("ws://example.com:9002/").no_proxy();
+    /// assert!(builder.route().unwrap().proxy().is_none());
+    /// ```
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
+        self
+    }
+
+    /// Bytes the server already sent, read past something else on the stream (the reply
+    /// of a proxy): the upgrade reads them before the stream.
+    ///
+    /// ```
+    /// # struct Adapter;
+    /// let builder = wsflow_io::ClientBuilder::<Adapter>::new("ws://example.com/")
+    ///     .read_ahead(wsflow_io::Bytes::from_static(b"HTTP/1.1 101 "));
+    /// ```
+    pub fn read_ahead(mut self, bytes: Bytes) -> Self {
+        self.read_ahead = bytes;
+        self
+    }
+
+    /// Where the connection goes: directly, or through the proxy set with
+    /// [`proxy`](Self::proxy) or found in the environment (see [`Route`]).
+    ///
+    /// # Errors
+    /// [`Error::Url`] for a bad URL, [`Error::Proxy`] for a bad proxy URL given to
+    /// [`proxy`](Self::proxy), [`Error::Transport`] (`InvalidInput`, naming the variable)
+    /// for a bad one in the environment.
+    pub fn route(&self) -> Result<Route, Error> {
+        Route::new(self.request()?, self.config.clone(), &self.proxy)
+    }
+
     /// The configuration set with [`config`](Self::config).
     pub fn get_config(&self) -> &Arc<Config> {
         &self.config
@@ -156,7 +218,7 @@ impl<R> ClientBuilder<R> {
     }
 
     /// Starts the opening handshake at `now`, with fresh entropy from the OS for the key
-    /// and the masks.
+    /// and the masks, and the bytes set with [`read_ahead`](Self::read_ahead) fed in.
     ///
     /// # Errors
     /// [`Error::Url`] for a bad URL, [`Error::Send`] for an invalid header,
@@ -165,15 +227,21 @@ impl<R> ClientBuilder<R> {
         let request = self.request?;
         let mut entropy = [0; 32];
         getrandom::fill(&mut entropy).map_err(io::Error::from)?;
-        Ok(ClientHandshake::new(&request, self.config, now, entropy)?)
+        let mut handshake = ClientHandshake::new(&request, self.config, now, entropy)?;
+        if !self.read_ahead.is_empty() {
+            handshake.handle_data(now, &self.read_ahead);
+        }
+        Ok(handshake)
     }
 
-    /// Opens TCP (with `TCP_NODELAY`) to the URL's host and port, TLS for `wss://`, and
-    /// performs the upgrade. Returns the connection and the server's response.
+    /// Opens TCP (with `TCP_NODELAY`) to the URL's host and port (or to the proxy, then
+    /// the tunnel: see [`route`](Self::route)), TLS for `wss://`, and performs the upgrade.
+    /// Returns the connection and the server's response.
     ///
     /// # Errors
     /// [`Error::Url`] for a bad URL; [`Error::Transport`] if TCP or TLS fails (or for
-    /// `wss://` without the adapter's `rustls` feature); [`Error::Rejected`] when the
+    /// `wss://` without the adapter's `rustls` feature, or when the proxy is unreachable);
+    /// [`Error::Proxy`] when the proxy refuses or fails the tunnel; [`Error::Rejected`] when the
     /// server answers with another status (status, headers and body included);
     /// [`Error::Handshake`] for an invalid response or a timeout.
     pub fn connect(self) -> R::Connecting

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use wsflow::{HandshakeError, Response, SendError, UrlError};
+use wsflow::{HandshakeError, ProxyError, Response, SendError, UrlError};
 
 /// Everything that can go wrong when driving the core over an `std::io` transport.
 #[derive(Debug)]
@@ -21,6 +21,9 @@ pub enum Error {
     Send(SendError),
     /// The connection is closed.
     Closed,
+    /// The proxy could not open a tunnel to the server (an unreachable proxy is a
+    /// [`Transport`](Self::Transport) error that names the proxy).
+    Proxy(ProxyError),
 }
 
 impl fmt::Display for Error {
@@ -39,6 +42,7 @@ impl fmt::Display for Error {
             }
             Self::Send(error) => error.fmt(f),
             Self::Closed => f.write_str("the connection is closed"),
+            Self::Proxy(error) => error.fmt(f),
         }
     }
 }
@@ -50,6 +54,7 @@ impl std::error::Error for Error {
             Self::Url(error) => Some(error),
             Self::Handshake(error) => Some(error),
             Self::Send(error) => Some(error),
+            Self::Proxy(error) => Some(error),
             Self::Rejected(_) | Self::Closed => None,
         }
     }
@@ -64,6 +69,12 @@ impl From<UrlError> for Error {
 impl From<HandshakeError> for Error {
     fn from(error: HandshakeError) -> Self {
         Self::Handshake(error)
+    }
+}
+
+impl From<ProxyError> for Error {
+    fn from(error: ProxyError) -> Self {
+        Self::Proxy(error)
     }
 }
 
@@ -94,6 +105,10 @@ impl From<Error> for io::Error {
             Error::Handshake(_) | Error::Rejected(_) => ErrorKind::ConnectionRefused,
             Error::Send(_) => ErrorKind::InvalidInput,
             Error::Closed => ErrorKind::NotConnected,
+            Error::Proxy(ProxyError::TimedOut) => ErrorKind::TimedOut,
+            Error::Proxy(ProxyError::UnexpectedEof) => ErrorKind::UnexpectedEof,
+            Error::Proxy(ProxyError::InvalidUrl(_) | ProxyError::InvalidTarget(_)) => ErrorKind::InvalidInput,
+            Error::Proxy(_) => ErrorKind::ConnectionRefused,
         };
         io::Error::new(kind, error)
     }

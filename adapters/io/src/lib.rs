@@ -8,8 +8,11 @@
 //!   shims that implement those two traits for their runtime and re-export the rest.
 //! - [`accept`], [`accept_with`] and [`Decision`]: the accept policy (plain HTTP, `426`,
 //!   `500` for a decision that cannot be carried out); [`decide`] for the blocking adapter.
-//! - [`ClientBuilder`]: the URL, configuration, subprotocols, headers, origin and TLS
-//!   configuration, with `connect` and `connect_on` carried out by each adapter.
+//! - [`ClientBuilder`]: the URL, configuration, subprotocols, headers, origin, TLS
+//!   configuration and proxy, with `connect` and `connect_on` carried out by each adapter.
+//! - [`Route`] and [`tunnel`]: clients through HTTP `CONNECT` and SOCKS5 proxies, chosen on
+//!   the builder or from the environment (`ws_proxy`, `https_proxy`, `all_proxy`,
+//!   `no_proxy`, ...: see [`Route`], and the README).
 //! - [`Outbox`]: queued `Bytes`, gathered into vectored writes, partial writes, flush and
 //!   shutdown; the blocking adapter writes through it too.
 //! - [`Error`] and [`is_peer_gone`]; with feature `rustls`, [`default_tls_config`].
@@ -31,6 +34,7 @@ mod error;
 mod handshake;
 pub mod hub;
 mod outbox;
+mod proxy;
 mod runtime;
 mod sans_io;
 mod server;
@@ -43,6 +47,7 @@ pub use client::{response_of, ClientBuilder, ConnectOn, Connector};
 pub use error::{is_peer_gone, Error};
 pub use handshake::{accept, accept_with, connect_on, Connecting};
 pub use outbox::{NextWrite, Outbox, MAX_WRITE_SLICES};
+pub use proxy::{tunnel, Route};
 pub use runtime::{AsyncStream, Runtime, Timer};
 pub use sans_io::SansIo;
 pub use server::{decide, request_of, Accepted, Decision};
@@ -51,6 +56,6 @@ pub use tls::{default_tls_config, server_name};
 pub use websocket::{WebSocket, WsReceiver, WsSender, DEFAULT_HIGH_WATER_MARK};
 pub use wsflow;
 pub use wsflow::{
-    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Event, Message, MessageKind, PreparedMessage, Request,
-    Response, Utf8Bytes,
+    Accept, CloseCode, CloseFrame, CloseReason, Closed, Config, Event, Message, MessageKind, PreparedMessage,
+    ProxyError, ProxyUrl, Request, Response, Utf8Bytes,
 };

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use wsflow::{ClientHandshake, Connection, ServerHandshake, Transmit};
+use wsflow::{ClientHandshake, Connection, ProxyHandshake, ServerHandshake, Transmit};
 
-/// The I/O-facing surface shared by [`Connection`], [`ServerHandshake`] and
-/// [`ClientHandshake`], so that one drive loop serves any of them: feed reads, write
+/// The I/O-facing surface shared by [`Connection`], [`ServerHandshake`],
+/// [`ClientHandshake`] and [`ProxyHandshake`], so that one drive loop serves any of them: feed reads, write
 /// transmits, arm a timer.
 ///
 /// ```
@@ -54,4 +54,4 @@ macro_rules! impl_sans_io {
     )*};
 }
 
-impl_sans_io!(Connection, ServerHandshake, ClientHandshake);
+impl_sans_io!(Connection, ServerHandshake, ClientHandshake, ProxyHandshake);

@@ -178,7 +178,12 @@ impl Connector for Smol {
 
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         Box::pin(async move {
-            let stream = open(&builder).await?;
+            let (stream, read_ahead) = open(&builder).await?;
+            let builder = if read_ahead.is_empty() {
+                builder
+            } else {
+                builder.read_ahead(read_ahead)
+            };
             wsflow_io::connect_on(builder, SmolIo::new(stream)).await
         })
     }
@@ -192,19 +197,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ConnectOn<S> for Smol {
     }
 }
 
-/// TCP (with `TCP_NODELAY`) to the URL's host and port, TLS for `wss://`.
-async fn open(builder: &ClientBuilder) -> Result<MaybeTlsStream, Error> {
+/// TCP (with `TCP_NODELAY`) to the URL's host and port or to the proxy, the proxy's
+/// tunnel, TLS for `wss://`. Also returns the bytes that followed the proxy's reply.
+async fn open(builder: &ClientBuilder) -> Result<(MaybeTlsStream, wsflow_io::Bytes), Error> {
     let request = builder.request()?;
-    let tcp = TcpStream::connect((request.host_unbracketed(), request.port())).await?;
+    let mut route = builder.route()?;
+    let mut tcp = TcpStream::connect(route.address())
+        .await
+        .map_err(|error| route.unreachable(error))?;
     tcp.set_nodelay(true)?;
+    if let Some(target) = route.to_resolve() {
+        let address = async_net::resolve(target)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.0)))?;
+        route.resolved(address.ip());
+    }
+    let read_ahead = wsflow_io::tunnel(&route, SmolIo::new(&mut tcp)).await?;
     if !request.is_secure() {
-        return Ok(MaybeTlsStream::Plain(tcp));
+        return Ok((MaybeTlsStream::Plain(tcp), read_ahead));
     }
     #[cfg(feature = "rustls")]
     {
         let name = wsflow_io::server_name(request.host_unbracketed())?;
         let connector = futures_rustls::TlsConnector::from(builder.tls_client_config()?);
-        Ok(MaybeTlsStream::Rustls(Box::new(connector.connect(name, tcp).await?)))
+        let tls = connector.connect(name, tcp).await?;
+        Ok((MaybeTlsStream::Rustls(Box::new(tls)), read_ahead))
     }
     #[cfg(not(feature = "rustls"))]
     Err(ClientBuilder::tls_unsupported("wsflow-smol"))
