@@ -71,7 +71,7 @@ enum Command {
 
 const CONNECT_HELP: &str = "\
 Each line of stdin is sent as a text message; EOF closes with 1000 and waits for the
-server's close. Text received is printed as is (one message a line); binary as
+server's close (replies that come later are not waited for: use --once, or keep stdin open). Text received is printed as is (one message a line); binary as
 `<binary N bytes> 01 02 ..` (raw with --binary). Errors and the -v log go to stderr.
 
 When stdin is a terminal, lines starting with / are commands:
@@ -100,7 +100,7 @@ permessage-deflate is accepted when a client offers it, unless --no-deflate.
 Examples:
   wsflow serve 127.0.0.1:9002
   wsflow serve --broadcast 0.0.0.0:9002
-  wsflow serve --exec 'tr a-z A-Z' 127.0.0.1:9002
+  wsflow serve --exec 'sed -u s/^/echo:/' 127.0.0.1:9002
   wsflow serve --tls-cert cert.pem --tls-key key.pem 127.0.0.1:9443
   wsflow serve --origin https://example.com --subprotocol chat -v 127.0.0.1:9002";
 
@@ -175,7 +175,8 @@ struct ServeArgs {
 
     /// Run CMD (with sh -c) for each connection: text messages go to its stdin as lines
     /// (binary ones as raw bytes), each line of its stdout comes back as a text message;
-    /// its stdout's end closes the connection with 1000.
+    /// its stdout's end closes the connection with 1000. Make its output line-buffered
+    /// (`sed -u`, `stdbuf -oL`, `python3 -u`): what it writes after the client closed is lost.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
 

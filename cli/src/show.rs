@@ -125,10 +125,7 @@ pub fn describe_closed(closed: &Closed) -> String {
         .unwrap_or_default();
     match &closed.reason {
         CloseReason::Clean => format!("closed: {code} {reason:?}"),
-        CloseReason::Failed(error) => {
-            let sent = closed.sent.as_ref().map_or(1002, |frame| frame.code.as_u16());
-            format!("protocol error: {error} (closed with {sent})")
-        }
+        CloseReason::Failed(error) => format!("protocol error: {error} ({})", error.close_code().as_u16()),
         CloseReason::TimedOut(timeout) => format!("timed out: {timeout:?} (closed with {code} {reason:?})"),
         CloseReason::Eof => format!("connection lost without a closing handshake ({code} {reason:?})"),
         other => format!("closed: {other:?} ({code})"),
