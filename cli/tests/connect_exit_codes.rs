@@ -118,7 +118,7 @@ fn dropped_connection_is_an_abnormal_close() {
         thread::sleep(Duration::from_millis(200));
         // Gone without a close frame.
     });
-    let mut client = spawn(&["connect", &url]);
+    let client = spawn(&["connect", &url]);
     thread::sleep(Duration::from_millis(600));
     let run = client.finish();
     assert_eq!(run.code(), 5, "{run:?}");
@@ -133,7 +133,7 @@ fn protocol_error_is_reported_with_the_close_code() {
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest);
     });
-    let mut client = spawn(&["connect", &url]);
+    let client = spawn(&["connect", &url]);
     thread::sleep(Duration::from_millis(300));
     let run = client.finish();
     assert_eq!(run.code(), 5, "{run:?}");
@@ -153,7 +153,7 @@ fn server_closing_with_an_error_code_exits_5_with_code_and_reason() {
         let mut rest = [0; 64];
         let _ = stream.read(&mut rest); // the echo
     });
-    let mut client = spawn(&["connect", &url]);
+    let client = spawn(&["connect", &url]);
     thread::sleep(Duration::from_millis(300));
     let run = client.finish();
     assert_eq!(run.code(), 5, "{run:?}");
