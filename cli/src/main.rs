@@ -86,7 +86,7 @@ Examples:
   wsflow connect ws://127.0.0.1:9002/
   echo hello | wsflow connect --once ws://127.0.0.1:9002/
   wsflow connect -H 'Authorization: Bearer TOKEN' --subprotocol chat wss://example.com/ws
-  wsflow connect --binary ws://127.0.0.1:9002/ < image.png > echoed.png
+  wsflow connect --binary --once ws://127.0.0.1:9002/ < image.png > reply.bin
   wsflow connect --cacert ca.pem --ping-interval 5 -v wss://localhost:9443/
 
 Exit status:
