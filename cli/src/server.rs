@@ -221,6 +221,11 @@ impl Server {
 struct Echo;
 
 impl<S: Socket> Handler<S> for Echo {
+    /// The echoes wait while the peer does not read them: so does the socket.
+    fn ready(&mut self, session: &Session<S>) -> bool {
+        session.has_room()
+    }
+
     fn on_event(&mut self, session: &mut Session<S>, event: Event) -> io::Result<()> {
         if let Event::Message(message) = event {
             session.send(message).map_err(io::Error::from)?;
@@ -291,16 +296,9 @@ struct Exec {
     held: Option<Message>,
 }
 
-impl<S: Socket> Handler<S> for Exec {
-    fn on_event(&mut self, _session: &mut Session<S>, event: Event) -> io::Result<()> {
-        if let Event::Message(message) = event {
-            self.held = Some(message);
-            Handler::<S>::ready(self);
-        }
-        Ok(())
-    }
-
-    fn ready(&mut self) -> bool {
+impl Exec {
+    /// Hands the held message to the child's writer; false while its queue is full.
+    fn deliver(&mut self) -> bool {
         let Some(message) = self.held.take() else {
             return true;
         };
@@ -318,6 +316,20 @@ impl<S: Socket> Handler<S> for Exec {
                 true
             }
         }
+    }
+}
+
+impl<S: Socket> Handler<S> for Exec {
+    fn on_event(&mut self, _session: &mut Session<S>, event: Event) -> io::Result<()> {
+        if let Event::Message(message) = event {
+            self.held = Some(message);
+            self.deliver();
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, _session: &Session<S>) -> bool {
+        self.deliver()
     }
 
     fn on_input_closed(&mut self, session: &mut Session<S>) -> io::Result<()> {

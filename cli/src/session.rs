@@ -1,16 +1,23 @@
-//! The one connection loop, for both commands: a WebSocket driven from a single thread
-//! over a non-blocking socket, taking [`Command`]s from a channel (stdin, a broadcast
-//! hub, a child process) and handing events to a [`Handler`].
+//! The one connection loop, for both commands: a WebSocket driven from a single thread,
+//! taking [`Command`]s from a channel (stdin, a broadcast hub, a child process) and
+//! handing events to a [`Handler`].
 //!
-//! One thread because `wss://` streams cannot be split into two handles; the socket is
-//! non-blocking so the thread can also watch the channel. It waits at most [`TICK`] at a
-//! time, for a command or for the socket.
+//! One thread because `wss://` streams cannot be split into two handles. The thread
+//! blocks in the socket's read for at most [`TICK`] (less while commands keep coming),
+//! then carries out the commands that arrived meanwhile: what the peer sends is handled
+//! the moment it arrives (so round-trip times are exact), a typed line waits at most a
+//! tick. Writes have the same timeout, so a peer that does not read never stops us from
+//! reading (a full socket leaves the rest queued, as on a non-blocking socket).
+//!
+//! The adapter sets the read timeout itself only while the core has a deadline; without
+//! keepalive or idle timeouts (the CLI uses its own pings) that is only once the closing
+//! handshake has begun, when there are no commands left to wait for.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,8 +28,10 @@ use wsflow_blocking::{
 
 use crate::show::Log;
 
-/// The longest the loop waits for a command before reading the socket again.
-const TICK: Duration = Duration::from_millis(5);
+/// The longest a read waits before the loop looks for commands again.
+const TICK: Duration = Duration::from_millis(20);
+/// The read timeout while commands keep coming (stdin piped in faster than it is sent).
+const BUSY_TICK: Duration = Duration::from_millis(1);
 /// Pings whose pong we wait for, to print the round-trip time (older ones are forgotten).
 const PINGS_REMEMBERED: usize = 16;
 
@@ -77,8 +86,9 @@ pub trait Handler<S> {
     fn on_event(&mut self, session: &mut Session<S>, event: Event) -> io::Result<()>;
 
     /// Whether the handler can take another event now (backpressure: when it cannot,
-    /// the socket is not read).
-    fn ready(&mut self) -> bool {
+    /// the socket is not read). `session` tells how much is queued to send.
+    fn ready(&mut self, session: &Session<S>) -> bool {
+        let _ = session;
         true
     }
 
@@ -223,7 +233,8 @@ impl<S: Socket> Session<S> {
         Some(sent_at.elapsed())
     }
 
-    fn has_room(&self) -> bool {
+    /// Whether less than the high-water mark is queued to send.
+    pub fn has_room(&self) -> bool {
         self.ws.buffered_amount() < DEFAULT_HIGH_WATER_MARK
     }
 
@@ -257,8 +268,11 @@ impl<S: Socket> Session<S> {
         handler: &mut impl Handler<S>,
         interrupt: Option<&AtomicBool>,
     ) -> Result<Ending, Error> {
+        // The first read is non-blocking: it makes the adapter drop the handshake's read
+        // timeout (it sets `None` once when the core has no deadline, then leaves the
+        // socket alone), after which the timeouts set here hold.
         self.ws.get_ref().tcp().set_nonblocking(true)?;
-        let result = self.run_nonblocking(commands, handler, interrupt);
+        let result = self.run_loop(commands, handler, interrupt);
         // Write what is left (a close echo), blocking, for at most the close timeout.
         let tcp = self.ws.get_ref().tcp();
         let _ = tcp.set_nonblocking(false);
@@ -267,7 +281,7 @@ impl<S: Socket> Session<S> {
         result
     }
 
-    fn run_nonblocking(
+    fn run_loop(
         &mut self,
         commands: &Receiver<Command>,
         handler: &mut impl Handler<S>,
@@ -275,14 +289,18 @@ impl<S: Socket> Session<S> {
     ) -> Result<Ending, Error> {
         let mut input_open = true;
         let mut closed = None;
+        let mut blocking = false;
         loop {
             if interrupt.is_some_and(|flag| flag.swap(false, Ordering::SeqCst)) {
                 self.close(CloseCode::GOING_AWAY, "")?;
             }
-            let wait = self.keepalive()?;
+            let mut wait = self.keepalive()?;
             while input_open && self.has_room() {
                 match commands.try_recv() {
-                    Ok(command) => self.apply(command)?,
+                    Ok(command) => {
+                        self.apply(command)?;
+                        wait = BUSY_TICK;
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         input_open = false;
@@ -290,36 +308,36 @@ impl<S: Socket> Session<S> {
                     }
                 }
             }
-            if handler.ready() && self.has_room() {
-                match self.ws.recv() {
-                    Ok(Some(event)) => {
-                        self.log.received(&event);
-                        if let Event::Closed(ended) = &event {
-                            closed = Some(Closed::clone(ended));
-                        }
-                        handler.on_event(self, event)?;
-                        continue;
-                    }
-                    Ok(None) => break,
-                    Err(error) if is_would_block(&error) => {}
-                    Err(error) => return Err(error),
-                }
-            }
             match self.ws.flush() {
                 Err(error) if !is_would_block(&error) => return Err(error),
                 _ => {}
             }
-            if input_open && self.has_room() {
-                match commands.recv_timeout(wait) {
-                    Ok(command) => self.apply(command)?,
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        input_open = false;
-                        handler.on_input_closed(self)?;
+            if !handler.ready(self) {
+                std::thread::sleep(BUSY_TICK);
+                continue;
+            }
+            if blocking {
+                // Every time: the adapter sets its own while the core has a deadline.
+                self.ws.get_ref().tcp().set_read_timeout(Some(wait))?;
+            }
+            match self.ws.recv() {
+                Ok(Some(event)) => {
+                    self.log.received(&event);
+                    if let Event::Closed(ended) = &event {
+                        closed = Some(Closed::clone(ended));
+                    }
+                    handler.on_event(self, event)?;
+                }
+                Ok(None) => break,
+                Err(error) if is_would_block(&error) => {
+                    if !blocking {
+                        let tcp = self.ws.get_ref().tcp();
+                        tcp.set_nonblocking(false)?;
+                        tcp.set_write_timeout(Some(TICK))?;
+                        blocking = true;
                     }
                 }
-            } else {
-                std::thread::sleep(wait);
+                Err(error) => return Err(error),
             }
         }
         let closed = closed.ok_or(Error::Closed)?;

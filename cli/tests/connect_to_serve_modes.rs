@@ -36,6 +36,7 @@ fn broadcast_reaches_every_client_and_the_sender() {
     let sender = run(&["connect", "--once", &server.url], b"to everyone\n");
     assert_eq!(sender.code(), 0, "{sender:?}");
     assert_eq!(sender.out(), "to everyone\n");
+    thread::sleep(Duration::from_millis(300)); // the broadcast reaches the listener
     let listener = listener.finish();
     assert_eq!(listener.code(), 0, "{listener:?}");
     assert_eq!(listener.out(), "listener here\nto everyone\n");
