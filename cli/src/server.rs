@@ -19,9 +19,14 @@ use crate::session::{Command, Handler, Session, Socket};
 use crate::show::Log;
 use crate::{exit, tls, ServeArgs};
 
-/// Messages waiting for one broadcast client, or for a child's stdin, before the
-/// client is dropped as too slow (broadcast) or the socket stops being read (exec).
-const QUEUE_DEPTH: usize = 256;
+/// Messages waiting for one broadcast client before it is dropped as too slow.
+const BROADCAST_DEPTH: usize = 1024;
+/// Bytes waiting for one broadcast client before it is dropped as too slow (a single
+/// message up to `--max-size` always fits an empty queue).
+const BROADCAST_BYTES: usize = 16 << 20;
+/// Messages waiting for a child's stdin (or from its stdout) before the socket (or the
+/// child's stdout) stops being read: a few messages of `--max-size` at most.
+const EXEC_DEPTH: usize = 4;
 /// How long a child may take to exit once its connection is over, before it is killed.
 const CHILD_GRACE: Duration = Duration::from_secs(2);
 
@@ -187,7 +192,7 @@ impl Server {
                 session.run(&commands, &mut Echo, None)?
             }
             Mode::Broadcast(hub) => {
-                let (sender, commands) = sync_channel(QUEUE_DEPTH);
+                let (sender, commands) = sync_channel(BROADCAST_DEPTH);
                 let id = hub.join(sender);
                 let ending = session.run(&commands, &mut Broadcaster(hub.clone()), None);
                 hub.leave(id);
@@ -238,11 +243,15 @@ impl<S: Socket> Handler<S> for Echo {
     }
 }
 
+/// A broadcast client's queue, and the bytes waiting in it.
+type Queue = (SyncSender<Command>, Arc<AtomicUsize>);
+
 /// `--broadcast`: the connected clients' queues.
 #[derive(Debug, Default)]
 struct Hub {
     next_id: AtomicU64,
-    clients: Mutex<HashMap<u64, SyncSender<Command>>>,
+    /// Each client's queue, and the bytes waiting in it.
+    clients: Mutex<HashMap<u64, Queue>>,
 }
 
 impl Hub {
@@ -251,7 +260,7 @@ impl Hub {
         self.clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, sender);
+            .insert(id, (sender, Arc::default()));
         id
     }
 
@@ -259,14 +268,21 @@ impl Hub {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     }
 
-    /// Queues `message` for every client; a client whose queue is full is dropped from
-    /// the hub (its connection then closes with 1008), so one slow reader cannot hold
-    /// the others back or fill memory.
+    /// Queues `message` for every client; a client whose queue is full (in messages or
+    /// bytes) is dropped from the hub (its connection then closes with 1008), so one slow
+    /// reader cannot hold the others back or fill memory.
     fn broadcast(&self, message: &Message) {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain(|_, sender| match sender.try_send(Command::Send(message.clone())) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        clients.retain(|_, (sender, queued)| {
+            let waiting = queued.load(Ordering::SeqCst);
+            if waiting > 0 && waiting + message.len() > BROADCAST_BYTES {
+                return false;
+            }
+            queued.fetch_add(message.len(), Ordering::SeqCst);
+            match sender.try_send(Command::SendQueued(message.clone(), queued.clone())) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            }
         });
     }
 }
@@ -357,9 +373,9 @@ fn spawn_child(
         .spawn()?;
     let stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
-    let (to_child, messages) = sync_channel(QUEUE_DEPTH);
+    let (to_child, messages) = sync_channel(EXEC_DEPTH);
     thread::spawn(move || write_to_child(stdin, &messages));
-    let (commands_in, commands) = sync_channel(QUEUE_DEPTH);
+    let (commands_in, commands) = sync_channel(EXEC_DEPTH);
     thread::spawn(move || read_from_child(stdout, &commands_in, max_line));
     let handler = Exec {
         to_child: Some(to_child),
@@ -422,5 +438,44 @@ fn reap(mut child: Child, log: &Log) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broadcast_client_that_does_not_keep_up_is_dropped_at_the_byte_budget() {
+        let hub = Hub::default();
+        let (slow, _slow_queue) = sync_channel(BROADCAST_DEPTH);
+        let (fast, fast_queue) = sync_channel(BROADCAST_DEPTH);
+        let slow_id = hub.join(slow);
+        let fast_id = hub.join(fast);
+        let message = Message::binary(vec![0; 1 << 20]);
+        for sent in 1..=(BROADCAST_BYTES >> 20) + 1 {
+            hub.broadcast(&message);
+            // The fast client takes each message as it comes (as its connection would).
+            match fast_queue.try_recv() {
+                Ok(Command::SendQueued(message, queued)) => {
+                    queued.fetch_sub(message.len(), Ordering::SeqCst);
+                }
+                other => panic!("expected a queued message, got {other:?}"),
+            }
+            let clients = hub.clients.lock().unwrap();
+            let slow_there = clients.contains_key(&slow_id);
+            assert_eq!(slow_there, sent <= BROADCAST_BYTES >> 20, "after {sent} MiB");
+            assert!(clients.contains_key(&fast_id));
+        }
+    }
+
+    #[test]
+    fn a_message_larger_than_the_budget_still_reaches_an_empty_queue() {
+        let hub = Hub::default();
+        let (client, queue) = sync_channel(BROADCAST_DEPTH);
+        hub.join(client);
+        hub.broadcast(&Message::binary(vec![0; BROADCAST_BYTES + 1]));
+        assert!(matches!(queue.try_recv(), Ok(Command::SendQueued(..))));
+        assert_eq!(hub.clients.lock().unwrap().len(), 1);
     }
 }

@@ -16,8 +16,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,6 +41,9 @@ const PINGS_REMEMBERED: usize = 16;
 pub enum Command {
     /// Send a message.
     Send(Message),
+    /// Send a message counted in `queued` (bytes waiting in a broadcast queue), which
+    /// goes down by its length as it is taken.
+    SendQueued(Message, Arc<AtomicUsize>),
     /// Send the next part of a binary message streamed from stdin; `fin` ends it.
     Fragment {
         /// The bytes of this part.
@@ -164,6 +168,11 @@ impl<S: Socket> Session<S> {
     pub fn apply(&mut self, command: Command) -> Result<(), Error> {
         let result = match command {
             Command::Send(message) => {
+                self.log.sent(&message);
+                self.ws.send(message)
+            }
+            Command::SendQueued(message, queued) => {
+                queued.fetch_sub(message.len(), Ordering::SeqCst);
                 self.log.sent(&message);
                 self.ws.send(message)
             }
