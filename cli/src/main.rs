@@ -48,8 +48,9 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "wsflow", version, after_help = EXIT_CODES, arg_required_else_help = true)]
 struct Cli {
-    /// Log every message, control frame and close on stderr (time, direction, kind,
-    /// length, close code), with the handshake's status, subprotocol and extensions.
+    /// Log on stderr each message (reassembled, not each frame), ping, pong and close
+    /// (time, direction, kind, length, close code), and the handshake's status,
+    /// subprotocol and extensions.
     #[arg(short, long, global = true)]
     verbose: bool,
 
@@ -70,8 +71,9 @@ enum Command {
 }
 
 const CONNECT_HELP: &str = "\
-Each line of stdin is sent as a text message; EOF closes with 1000 and waits for the
-server's close (replies that come later are not waited for: use --once, or keep stdin open). Text received is printed as is (one message a line); binary as
+Each line of stdin is sent as a text message. EOF closes with 1000 and waits for the
+server's close; replies that would come later are not waited for (use --once, or keep
+stdin open). Text received is printed as is (one message a line); binary as
 `<binary N bytes> 01 02 ..` (raw with --binary). Errors and the -v log go to stderr.
 
 When stdin is a terminal, lines starting with / are commands:
@@ -102,7 +104,10 @@ Examples:
   wsflow serve --broadcast 0.0.0.0:9002
   wsflow serve --exec 'sed -u s/^/echo:/' 127.0.0.1:9002
   wsflow serve --tls-cert cert.pem --tls-key key.pem 127.0.0.1:9443
-  wsflow serve --origin https://example.com --subprotocol chat -v 127.0.0.1:9002";
+  wsflow serve --origin https://example.com --subprotocol chat -v 127.0.0.1:9002
+
+Exit status: it serves until killed; 1 when it cannot listen or read the TLS files,
+2 for bad arguments.";
 
 #[derive(Debug, Args)]
 struct ConnectArgs {
