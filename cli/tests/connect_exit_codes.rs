@@ -118,9 +118,7 @@ fn dropped_connection_is_an_abnormal_close() {
         thread::sleep(Duration::from_millis(200));
         // Gone without a close frame.
     });
-    let client = spawn(&["connect", &url]);
-    thread::sleep(Duration::from_millis(600));
-    let run = client.finish();
+    let run = spawn(&["connect", &url]).wait(); // it ends by itself
     assert_eq!(run.code(), 5, "{run:?}");
     assert!(run.stderr.contains("1006"), "{}", run.stderr);
 }
@@ -133,9 +131,7 @@ fn protocol_error_is_reported_with_the_close_code() {
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest);
     });
-    let client = spawn(&["connect", &url]);
-    thread::sleep(Duration::from_millis(300));
-    let run = client.finish();
+    let run = spawn(&["connect", &url]).wait(); // it ends by itself
     assert_eq!(run.code(), 5, "{run:?}");
     assert!(
         run.stderr.contains("protocol error") && run.stderr.contains("1002"),
@@ -153,9 +149,7 @@ fn server_closing_with_an_error_code_exits_5_with_code_and_reason() {
         let mut rest = [0; 64];
         let _ = stream.read(&mut rest); // the echo
     });
-    let client = spawn(&["connect", &url]);
-    thread::sleep(Duration::from_millis(300));
-    let run = client.finish();
+    let run = spawn(&["connect", &url]).wait(); // it ends by itself
     assert_eq!(run.code(), 5, "{run:?}");
     assert!(
         run.stderr.contains("4000") && run.stderr.contains("bye now"),
@@ -182,7 +176,7 @@ fn ctrl_c_closes_with_1001_and_exits_0() {
     let server = Serve::start(&[]);
     let mut client = spawn(&["connect", "-v", &server.url]);
     client.write(b"before\n");
-    thread::sleep(Duration::from_millis(400));
+    client.wait_for_stdout("before\n"); // connected, Ctrl-C handler in place
     let pid = client.child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-INT", &pid])
@@ -199,9 +193,8 @@ fn ctrl_c_closes_with_1001_and_exits_0() {
 #[test]
 fn ping_interval_prints_round_trip_times() {
     let server = Serve::start(&[]);
-    let mut client = spawn(&["connect", "--ping-interval", "0.1", &server.url]);
-    thread::sleep(Duration::from_millis(550));
-    client.stdin.take();
+    let client = spawn(&["connect", "--ping-interval", "0.1", &server.url]);
+    client.wait_for_stderr_lines("pong: ", 3);
     let run = client.finish();
     assert_eq!(run.code(), 0, "{run:?}");
     let pongs = run

@@ -2,9 +2,6 @@
 
 mod common;
 
-use std::thread;
-use std::time::Duration;
-
 use common::{run, spawn, Serve};
 
 #[test]
@@ -32,11 +29,11 @@ fn broadcast_reaches_every_client_and_the_sender() {
     let mut listener = spawn(&["connect", &server.url]);
     // Wait until the listener is in the hub: a message it sends comes back to it.
     listener.write(b"listener here\n");
-    thread::sleep(Duration::from_millis(500));
+    listener.wait_for_stdout("listener here\n");
     let sender = run(&["connect", "--once", &server.url], b"to everyone\n");
     assert_eq!(sender.code(), 0, "{sender:?}");
     assert_eq!(sender.out(), "to everyone\n");
-    thread::sleep(Duration::from_millis(300)); // the broadcast reaches the listener
+    listener.wait_for_stdout("to everyone\n");
     let listener = listener.finish();
     assert_eq!(listener.code(), 0, "{listener:?}");
     assert_eq!(listener.out(), "listener here\nto everyone\n");
@@ -49,7 +46,7 @@ fn exec_pipes_each_connection_through_its_own_process() {
     // stdin stays open while the process answers (EOF would close at once).
     let mut client = spawn(&["connect", &server.url]);
     client.write(b"hello\nworld\n");
-    thread::sleep(Duration::from_millis(500));
+    client.wait_for_stdout("HELLO\nWORLD\n");
     let run = client.finish();
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(run.out(), "HELLO\nWORLD\n");
@@ -59,12 +56,7 @@ fn exec_pipes_each_connection_through_its_own_process() {
 fn exec_process_ending_its_output_closes_with_1000() {
     let server = Serve::start(&["--exec", "echo greeting; echo $WSFLOW_TARGET"]);
     // stdin stays open: the close comes from the server when the process is done.
-    let mut client = spawn(&["connect", "-v", &format!("{}chat?room=1", server.url)]);
-    thread::sleep(Duration::from_millis(800));
-    let run = {
-        client.stdin.take();
-        client.finish()
-    };
+    let run = spawn(&["connect", "-v", &format!("{}chat?room=1", server.url)]).wait();
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(run.out(), "greeting\n/chat?room=1\n");
     assert!(run.stderr.contains("< close 1000"), "{}", run.stderr);

@@ -65,7 +65,7 @@ fn echo_lines_in_order(peer: &Peer) {
     let input: String = (0..500).map(|n| format!("line {n} ünïcødé\n")).collect();
     let mut client = common::spawn(&["connect", &peer.url]);
     client.write(input.as_bytes());
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    client.wait_for_stdout("line 499 ");
     let run = client.finish();
     assert_eq!(run.code(), 0, "{}", run.stderr);
     let (got, sent) = (run.out().lines().count(), input.lines().count());

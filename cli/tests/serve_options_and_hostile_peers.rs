@@ -62,14 +62,20 @@ fn connections_past_the_limit_get_503() {
     let server = Serve::start(&["--max-connections", "1"]);
     let mut first = spawn(&["connect", &server.url]);
     first.write(b"holding\n");
-    thread::sleep(Duration::from_millis(300));
+    first.wait_for_stdout("holding\n");
     let second = run(&["connect", &server.url], b"");
     assert_eq!(second.code(), 4, "{second:?}");
     assert!(second.stderr.contains("503"), "{}", second.stderr);
     let first = first.finish();
     assert_eq!(first.code(), 0, "{first:?}");
-    thread::sleep(Duration::from_millis(100)); // the slot is free again
-    still_echoes(&server);
+    // The slot is free again once the server's thread is done with the first.
+    for _ in 0..100 {
+        if run(&["connect", "--once", &server.url], b"again\n").code() == 0 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server still refuses after the first client left");
 }
 
 #[test]
@@ -116,6 +122,5 @@ fn a_client_that_vanishes_mid_message_does_not_stop_the_server() {
         stream.write_all(UPGRADE.as_bytes()).unwrap();
         stream.write_all(&[0x01, 0x85, 1, 2, 3, 4, b'h' ^ 1]).unwrap(); // a fragment, cut
     }
-    thread::sleep(Duration::from_millis(200));
     still_echoes(&server);
 }

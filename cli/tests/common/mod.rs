@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -74,12 +75,23 @@ impl Run {
     }
 }
 
-/// A running `wsflow` with its stdin open, stdout and stderr collected.
+/// A running `wsflow` with its stdin open, stdout and stderr collected as they come.
 pub struct Running {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
-    stdout: JoinHandle<Vec<u8>>,
-    stderr: JoinHandle<Vec<u8>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Collects everything `pipe` gives into `into`.
+fn collect(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0; 64 << 10];
+        while let Ok(read @ 1..) = pipe.read(&mut buf) {
+            into.lock().unwrap().extend_from_slice(&buf[..read]);
+        }
+    })
 }
 
 /// Starts `wsflow ARGS..` with piped stdin, stdout and stderr.
@@ -91,21 +103,17 @@ pub fn spawn(args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .expect("wsflow starts");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let (stdout, stderr) = (Arc::default(), Arc::default());
+    let readers = vec![
+        collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+        collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+    ];
     Running {
         stdin: child.stdin.take(),
         child,
-        stdout: thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = out.read_to_end(&mut bytes);
-            bytes
-        }),
-        stderr: thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = err.read_to_end(&mut bytes);
-            bytes
-        }),
+        stdout,
+        stderr,
+        readers,
     }
 }
 
@@ -115,6 +123,30 @@ impl Running {
         let stdin = self.stdin.as_mut().expect("stdin still open");
         stdin.write_all(bytes).expect("writing to wsflow's stdin");
         stdin.flush().unwrap();
+    }
+
+    /// Waits until stdout holds `text` (within [`DEADLINE`], else fails).
+    pub fn wait_for_stdout(&self, text: &str) {
+        self.wait_for(&self.stdout, |seen| seen.contains(text), text);
+    }
+
+    /// Waits until `count` lines of stderr start with `prefix` (within [`DEADLINE`]).
+    pub fn wait_for_stderr_lines(&self, prefix: &str, count: usize) {
+        let enough = |seen: &str| seen.lines().filter(|line| line.starts_with(prefix)).count() >= count;
+        self.wait_for(&self.stderr, enough, prefix);
+    }
+
+    fn wait_for(&self, stream: &Mutex<Vec<u8>>, done: impl Fn(&str) -> bool, what: &str) {
+        let started = Instant::now();
+        while !done(&String::from_utf8_lossy(&stream.lock().unwrap())) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "never saw {what:?}; stdout {:?}, stderr {:?}",
+                String::from_utf8_lossy(&self.stdout.lock().unwrap()),
+                String::from_utf8_lossy(&self.stderr.lock().unwrap())
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Closes stdin and waits for the exit (within [`DEADLINE`], else kills it and fails).
@@ -134,16 +166,17 @@ impl Running {
             if started.elapsed() > DEADLINE {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let stderr = String::from_utf8_lossy(&self.stderr.join().unwrap()).into_owned();
+                let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
                 panic!("wsflow did not exit within {DEADLINE:?}; stderr: {stderr}");
             }
             thread::sleep(Duration::from_millis(10));
         };
-        Run {
-            status,
-            stdout: self.stdout.join().unwrap(),
-            stderr: String::from_utf8_lossy(&self.stderr.join().unwrap()).into_owned(),
+        for reader in self.readers {
+            reader.join().unwrap();
         }
+        let stdout = std::mem::take(&mut *self.stdout.lock().unwrap());
+        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
+        Run { status, stdout, stderr }
     }
 }
 
