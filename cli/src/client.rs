@@ -155,7 +155,7 @@ fn connect_failed(url: &str, error: &Error) -> u8 {
             eprintln!(
                 "wsflow: the server rejected the upgrade: HTTP {} {}",
                 response.status(),
-                response.reason()
+                escape_controls(response.reason())
             );
             if !response.body().is_empty() {
                 eprintln!("{}", body_preview(response.body()));

@@ -15,6 +15,8 @@ use crate::show::parse_hex;
 
 /// Bytes read from stdin at a time in binary mode (one fragment each).
 const CHUNK: usize = 64 << 10;
+/// The longest line held in memory: a longer one is sent in parts of this size.
+const LINE_LIMIT: u64 = 64 << 20;
 
 /// Starts the thread reading stdin as lines; `slash` turns on the slash commands.
 pub fn spawn_lines(commands: SyncSender<Command>, slash: bool) {
@@ -23,7 +25,7 @@ pub fn spawn_lines(commands: SyncSender<Command>, slash: bool) {
         let mut line = Vec::new();
         loop {
             line.clear();
-            match stdin.read_until(b'\n', &mut line) {
+            match (&mut stdin).take(LINE_LIMIT).read_until(b'\n', &mut line) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -37,6 +39,11 @@ pub fn spawn_lines(commands: SyncSender<Command>, slash: bool) {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
+            } else if line.len() as u64 == LINE_LIMIT {
+                eprintln!(
+                    "wsflow: a line of stdin is over {} MiB: sent in parts",
+                    LINE_LIMIT >> 20
+                );
             }
             let command = match String::from_utf8(line.clone()) {
                 Ok(text) if slash && text.starts_with('/') && !text.starts_with("//") => match slash_command(&text) {
