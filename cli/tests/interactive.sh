@@ -12,9 +12,11 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/wsflow"
 WORK="$(mktemp -d)"
 SOCKET="wsflow-cli-test-$$"
 SERVER_PID=""
+EVIL_PID=""
 cleanup() {
   tmux -L "$SOCKET" kill-server 2>/dev/null || true
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "$EVIL_PID" ] && kill "$EVIL_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -73,6 +75,16 @@ wait_for interrupt "> close 1001" && wait_for interrupt "< close 1001" && wait_f
 start eof
 tmux -L "$SOCKET" send-keys -t eof C-d
 wait_for eof "^EXIT=0$" && ok "Ctrl-D (EOF) closes with 1000, exit 0"
+
+# A server that sends a terminal escape sequence: shown escaped, not obeyed.
+"$BIN" serve 127.0.0.1:0 --exec "printf 'evil\\033[2Jtext\\n'; sleep 5" >"$WORK/evil.out" 2>/dev/null &
+EVIL_PID=$!
+for _ in $(seq 100); do grep -q listening "$WORK/evil.out" 2>/dev/null && break; sleep 0.05; done
+EVIL_URL="$(sed -n 's/^listening on //p' "$WORK/evil.out")"
+tmux -L "$SOCKET" new-session -d -s evil -x 160 -y 60 "$BIN connect $EVIL_URL; echo EXIT=\$?; sleep 60"
+wait_for evil 'connected to ws://' && wait_for evil '^evil\\u\{1b\}\[2Jtext$' \
+  && ok "escape sequences from the peer are shown escaped in a terminal"
+kill "$EVIL_PID" 2>/dev/null || true
 
 if [ "$failures" -ne 0 ]; then echo "interactive: $failures failure(s)"; exit 1; fi
 echo "interactive: all passed"
