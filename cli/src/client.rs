@@ -81,13 +81,21 @@ pub fn run(args: ConnectArgs, verbose: bool) -> u8 {
         once: args.once,
         replied: false,
         interactive,
+        stdout_failed: None,
     };
     let mut session = Session::new(ws, log, args.ping_interval);
-    match session.run(&commands, &mut printer, Some(&interrupt)) {
+    let result = session.run(&commands, &mut printer, Some(&interrupt));
+    if let Some(error) = printer.stdout_failed {
+        // Stdout closed early (`| head -1`) is no news; other failures are.
+        if error.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("wsflow: writing stdout: {error}");
+        }
+        return exit::LOCAL;
+    }
+    match result {
         Ok(ending) => ended(&ending, interactive),
-        Err(Error::Transport(error)) if error.kind() == io::ErrorKind::BrokenPipe => exit::LOCAL,
         Err(error) => {
-            eprintln!("wsflow: {error}");
+            eprintln!("wsflow: connection failed: {error}");
             exit::PROTOCOL
         }
     }
@@ -207,6 +215,8 @@ struct Printer {
     once: bool,
     replied: bool,
     interactive: bool,
+    /// Why printing failed: the loop ends, and the exit status is [`exit::LOCAL`].
+    stdout_failed: Option<io::Error>,
 }
 
 impl Printer {
@@ -232,7 +242,11 @@ impl<S: crate::session::Socket> Handler<S> for Printer {
                 if self.once && self.replied {
                     return Ok(()); // after the first reply, while the close completes
                 }
-                self.print(&message)?;
+                if let Err(error) = self.print(&message) {
+                    let kind = error.kind();
+                    self.stdout_failed = Some(error);
+                    return Err(io::Error::new(kind, "stdout"));
+                }
                 if self.once {
                     self.replied = true;
                     session.close(CloseCode::NORMAL, "").map_err(io::Error::from)?;

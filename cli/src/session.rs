@@ -141,6 +141,12 @@ fn is_would_block(error: &Error) -> bool {
     matches!(error, Error::Transport(error) if error.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// A write that failed for now (a full socket: the rest stays queued) or because the peer
+/// is gone (the next read sees the end, and the core reports it as `Closed`).
+fn is_left_to_the_reader(error: &Error) -> bool {
+    is_would_block(error) || matches!(error, Error::Transport(error) if wsflow_blocking::wsflow_io::is_peer_gone(error))
+}
+
 impl<S: Socket> Session<S> {
     /// A session over `ws`, pinging every `ping_interval` if given.
     pub fn new(ws: WebSocket<S>, log: Log, ping_interval: Option<Duration>) -> Self {
@@ -202,7 +208,7 @@ impl<S: Socket> Session<S> {
             }
         };
         match result {
-            Err(error) if is_would_block(&error) => Ok(()), // queued; flushed by the loop
+            Err(error) if is_left_to_the_reader(&error) => Ok(()),
             Err(Error::Send(wsflow_blocking::wsflow::SendError::Closed)) => {
                 self.log.line(format_args!("(not sent: the connection is closing)"));
                 Ok(())
@@ -318,7 +324,7 @@ impl<S: Socket> Session<S> {
                 }
             }
             match self.ws.flush() {
-                Err(error) if !is_would_block(&error) => return Err(error),
+                Err(error) if !is_left_to_the_reader(&error) => return Err(error),
                 _ => {}
             }
             if !handler.ready(self) {
@@ -327,6 +333,7 @@ impl<S: Socket> Session<S> {
             }
             if blocking {
                 // Every time: the adapter sets its own while the core has a deadline.
+                let wait = wait.max(Duration::from_micros(100));
                 self.ws.get_ref().tcp().set_read_timeout(Some(wait))?;
             }
             match self.ws.recv() {

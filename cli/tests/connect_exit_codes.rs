@@ -204,3 +204,37 @@ fn ping_interval_prints_round_trip_times() {
         .count();
     assert!(pongs >= 3, "{}", run.stderr);
 }
+
+#[test]
+fn stdout_closed_early_exits_1_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let server = Serve::start(&["--exec", "yes flood"]);
+    let mut child = Command::new(common::WSFLOW)
+        .args(["connect", &server.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap(); // then closed, as `| head -1` does
+    assert_eq!(first, "flood\n");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "still running after stdout closed"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "");
+}
