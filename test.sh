@@ -26,6 +26,9 @@ section "interoperability: Python websockets and Node ws, both directions, every
 tests/peers/setup.sh
 tests/peers/interop.sh
 
+section "wsflow CLI: connect against Python websockets and Node ws; interactive mode in tmux"
+cli/tests/interop.sh
+
 section "headless Chromium against the axum and tokio chat and echo servers"
 tests/browser/setup.sh
 tests/browser/run.sh
