@@ -47,7 +47,6 @@ impl Connector for Blocking {
 
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         let request = builder.request()?;
-        let host = request.host_unbracketed();
         let timeout = builder.get_config().get_handshake_timeout();
         let mut route = builder.route()?;
         let (to_host, to_port) = route.address();
@@ -63,7 +62,7 @@ impl Connector for Blocking {
         let stream = if request.is_secure() {
             #[cfg(feature = "rustls")]
             {
-                crate::tls::client_stream(tcp, host, builder.tls_client_config()?)?
+                crate::tls::client_stream(tcp, request.host_unbracketed(), builder.tls_client_config()?)?
             }
             #[cfg(not(feature = "rustls"))]
             {

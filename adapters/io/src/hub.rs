@@ -357,6 +357,9 @@ struct MailboxState {
     queue: VecDeque<PreparedMessage>,
     topics: Vec<String>,
     waker: Option<Waker>,
+    /// Threads blocked in `next_batch_blocking` (the condvar is signalled only for them:
+    /// a signal costs a system call).
+    blocked: usize,
     dropped: u64,
     too_slow: bool,
     closed: bool,
@@ -372,7 +375,7 @@ enum Pushed {
 
 impl Mailbox {
     fn push(&self, message: &PreparedMessage, config: &HubConfig) -> Pushed {
-        let (pushed, waker) = {
+        let pushed = {
             let mut state = lock(&self.state);
             if state.too_slow || state.closed {
                 return Pushed::Gone;
@@ -396,9 +399,13 @@ impl Mailbox {
                     }
                 }
             };
-            (pushed, state.waker.take())
+            let blocked = state.blocked > 0;
+            (pushed, state.waker.take(), blocked)
         };
-        self.ready.notify_one();
+        let (pushed, waker, blocked) = pushed;
+        if blocked {
+            self.ready.notify_one();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -584,10 +591,14 @@ impl Subscriber {
             if let Some(delivery) = Mailbox::take(&mut state, out) {
                 return Some(delivery);
             }
-            state = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+            };
+            state.blocked += 1;
+            state = match left {
                 None => mailbox.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
+                Some(left) => {
                     mailbox
                         .ready
                         .wait_timeout(state, left)
@@ -595,6 +606,7 @@ impl Subscriber {
                         .0
                 }
             };
+            state.blocked -= 1;
         }
     }
 }

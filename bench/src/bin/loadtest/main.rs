@@ -21,6 +21,7 @@
 //! Server CPU is utime+stime from /proc/PID/stat over the measured window; RSS is the
 //! VmRSS delta from /proc/PID/status.
 
+mod fanout;
 mod servers;
 
 use std::collections::VecDeque;
@@ -49,6 +50,9 @@ fn main() {
             return servers::serve(name);
         }
     }
+    if args.iter().any(|arg| arg == "--fanout") {
+        return run_fanout(&args);
+    }
     let mut seconds = 3.0;
     let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
     let mut rest = args[1..].iter();
@@ -76,6 +80,63 @@ fn main() {
         rows.push((name.clone(), Row { idle_kib, ..load }));
     }
     print_tables(&rows);
+}
+
+/// `--fanout [--members N[,N..]] [--secs S] [--only a,b]`: the fan-out scenario on fresh
+/// server processes, in rounds that take the servers in turn (medians).
+fn run_fanout(args: &[String]) {
+    let mut members = vec![1000];
+    let mut seconds = 3.0;
+    let mut only: Vec<String> = fanout::SERVERS.iter().map(|name| name.to_string()).collect();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--fanout" => {}
+            "--members" => {
+                members = rest
+                    .next()
+                    .expect("--members N[,N..]")
+                    .split(',')
+                    .map(|n| n.parse().expect("--members N"))
+                    .collect()
+            }
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            "--only" => {
+                only = rest
+                    .next()
+                    .expect("--only a,b")
+                    .split(',')
+                    .map(|name| format!("fanout:{}", name.trim_start_matches("fanout:")))
+                    .collect()
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for count in members {
+        let mut rounds: Vec<Vec<fanout::FanoutRow>> = vec![Vec::new(); only.len()];
+        for round in 1..=3 {
+            for (name, rows) in only.iter().zip(&mut rounds) {
+                eprintln!("loadtest: fan-out round {round} of 3, {name}, {count} members");
+                let row = runtime
+                    .block_on(fanout::measure(name, count, Duration::from_secs_f64(seconds)))
+                    .unwrap_or_else(|error| panic!("{name}: {error}"));
+                rows.push(row);
+            }
+        }
+        let medians: Vec<(String, fanout::FanoutRow)> = only
+            .iter()
+            .zip(rounds)
+            .map(|(name, mut rows)| {
+                rows.sort_by(|a, b| a.cpu_us_per_delivery.total_cmp(&b.cpu_us_per_delivery));
+                (name.clone(), rows[rows.len() / 2])
+            })
+            .collect();
+        fanout::print(&medians, count);
+    }
 }
 
 /// One server's results.
@@ -189,10 +250,22 @@ impl Server {
     }
 
     async fn connect(&self) -> Result<TcpStream> {
+        self.connect_offering(false).await
+    }
+
+    /// Connects and upgrades, offering permessage-deflate when `deflate`.
+    async fn connect_offering(&self, deflate: bool) -> Result<TcpStream> {
         let mut tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
         tcp.set_nodelay(true)?;
-        let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let offer = if deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        } else {
+            ""
+        };
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+        );
         tcp.write_all(request.as_bytes()).await?;
         // The server says nothing after its response until it gets a frame, so reading
         // up to the blank line never takes frame bytes.

@@ -37,6 +37,9 @@ pub fn serve(name: &str) {
     let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     println!("{}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
+    if name.starts_with("fanout:") {
+        return super::fanout::serve(name, listener);
+    }
     match name {
         "wsflow-tokio" => serve_tokio(listener, wsflow_tokio_echo),
         "wsflow-smol" => serve_smol(listener),

@@ -1,0 +1,541 @@
+//! The fan-out scenario (`loadtest --fanout`): N members in one room, one of them
+//! publishing 100-byte text lines with 16 in flight per member on average; every message
+//! goes to every member, the publisher included, and every delivery is checked (in order,
+//! byte for byte, inflated first when compressed). Figures: deliveries per second, server
+//! CPU per delivery, server RSS per member.
+//!
+//! Servers, each its library's natural broadcast idiom:
+//! - `fanout:wsflow-tokio` / `fanout:wsflow-tokio-deflate`: the hub (`wsflow_io::hub`),
+//!   each member's writer `forward`s its subscriber (a batch per write); with deflate the
+//!   server asks for `server_no_context_takeover`, so a line is compressed once;
+//! - `fanout:tokio-websockets`, `fanout:tokio-tungstenite`: split, a bounded channel per
+//!   member, a writer that feeds what is queued and flushes once (the `forward` idiom);
+//! - `fanout:floor`: no library: the frame built once as shared bytes, a channel per member,
+//!   one write per member per batch.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+
+use crate::{Result, Server};
+
+/// Bytes of each line.
+const LINE: usize = 100;
+/// Messages in flight per member, on average.
+const IN_FLIGHT: u64 = 16;
+/// Each member's queue in the anchors' servers (and the hub's).
+const QUEUE: usize = 1024;
+
+pub const SERVERS: [&str; 5] = [
+    "fanout:wsflow-tokio",
+    "fanout:wsflow-tokio-deflate",
+    "fanout:tokio-websockets",
+    "fanout:tokio-tungstenite",
+    "fanout:floor",
+];
+
+/// The anchors of this scenario.
+const ANCHORS: [&str; 2] = ["fanout:tokio-websockets", "fanout:tokio-tungstenite"];
+
+pub fn serve(name: &str, listener: StdListener) {
+    match name {
+        "fanout:wsflow-tokio" => on_tokio(listener, wsflow_member(false)),
+        "fanout:wsflow-tokio-deflate" => on_tokio(listener, wsflow_member(true)),
+        "fanout:tokio-websockets" => on_tokio(listener, channel_member(tokio_websockets_pair)),
+        "fanout:tokio-tungstenite" => on_tokio(listener, channel_member(tokio_tungstenite_pair)),
+        "fanout:floor" => on_tokio(listener, floor_member()),
+        other => panic!("unknown server {other}; one of {SERVERS:?}"),
+    }
+}
+
+/// Accepts on tokio's default runtime, a task per member.
+fn on_tokio<F, Fut>(listener: StdListener, member: F)
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        listener.set_nonblocking(true).unwrap();
+        let listener = TcpListener::from_std(listener).unwrap();
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            tokio::spawn(member(tcp));
+        }
+    });
+}
+
+fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {
+    use wsflow_tokio::hub::{Hub, HubConfig, SlowConsumer};
+    let hub = Hub::new(HubConfig {
+        queue_len: QUEUE,
+        slow_consumer: SlowConsumer::Close,
+    });
+    let mut config = wsflow_tokio::Config::default();
+    if deflate {
+        config.deflate(Some(
+            wsflow::DeflateConfig::default()
+                .server_no_context_takeover(true)
+                .clone(),
+        ));
+    }
+    let config = Arc::new(config);
+    move |tcp| {
+        let (hub, config) = (hub.clone(), config.clone());
+        Box::pin(async move {
+            let accepted = wsflow_tokio::accept_with(tcp, config, |_| {
+                wsflow_tokio::Decision::Accept(wsflow_tokio::Accept::new())
+            })
+            .await?;
+            let wsflow_tokio::Accepted::WebSocket(websocket, _) = accepted else {
+                return Ok(());
+            };
+            let (mut sender, mut receiver) = websocket.split();
+            let subscriber = hub.subscriber();
+            subscriber.subscribe("room");
+            let writer = {
+                let subscriber = subscriber.clone();
+                tokio::spawn(async move { sender.forward(&subscriber, |_| None).await })
+            };
+            while let Some(message) = receiver.recv_message().await? {
+                hub.publish("room", message);
+            }
+            subscriber.close();
+            let _ = writer.await;
+            Ok(())
+        })
+    }
+}
+
+/// The members' senders, for the anchors' and the floor's servers.
+struct Registry<T> {
+    members: Mutex<HashMap<usize, mpsc::Sender<T>>>,
+    next: AtomicUsize,
+}
+
+impl<T: Clone> Registry<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            members: Mutex::new(HashMap::new()),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn join(&self) -> (usize, mpsc::Receiver<T>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.members.lock().unwrap().insert(id, sender);
+        (id, receiver)
+    }
+
+    fn broadcast(&self, item: &T) {
+        for sender in self.members.lock().unwrap().values() {
+            let _ = sender.try_send(item.clone());
+        }
+    }
+
+    fn leave(&self, id: usize) {
+        self.members.lock().unwrap().remove(&id);
+    }
+}
+
+type Pair<M, Si, St> = (Si, St, std::marker::PhantomData<M>);
+
+/// A member on an anchor: split, a channel, a writer that feeds what is queued and flushes
+/// once.
+fn channel_member<M, Si, St, E, Fut>(
+    accept: fn(TcpStream) -> Fut,
+) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>
+where
+    M: Clone + Send + 'static + Message,
+    Si: futures_util::Sink<M, Error = E> + Unpin + Send + 'static,
+    St: futures_util::Stream<Item = std::result::Result<M, E>> + Unpin + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    Fut: Future<Output = Result<Pair<M, Si, St>>> + Send + 'static,
+{
+    let registry = Registry::<M>::new();
+    move |tcp| {
+        let registry = registry.clone();
+        Box::pin(async move {
+            let (mut sink, mut stream, _) = accept(tcp).await?;
+            let (id, mut queue) = registry.join();
+            let writer = tokio::spawn(async move {
+                while let Some(message) = queue.recv().await {
+                    sink.feed(message).await?;
+                    while let Ok(message) = queue.try_recv() {
+                        sink.feed(message).await?;
+                    }
+                    sink.flush().await?;
+                }
+                Ok::<_, E>(())
+            });
+            while let Some(message) = stream.next().await {
+                let message = message?;
+                if message.is_data() {
+                    registry.broadcast(&message);
+                }
+            }
+            registry.leave(id);
+            writer.abort();
+            Ok(())
+        })
+    }
+}
+
+trait Message {
+    fn is_data(&self) -> bool;
+}
+
+impl Message for tokio_websockets::Message {
+    fn is_data(&self) -> bool {
+        self.is_text() || self.is_binary()
+    }
+}
+
+impl Message for tungstenite::Message {
+    fn is_data(&self) -> bool {
+        self.is_text() || self.is_binary()
+    }
+}
+
+type TwsStream = tokio_websockets::WebSocketStream<TcpStream>;
+
+async fn tokio_websockets_pair(
+    tcp: TcpStream,
+) -> Result<
+    Pair<
+        tokio_websockets::Message,
+        futures_util::stream::SplitSink<TwsStream, tokio_websockets::Message>,
+        futures_util::stream::SplitStream<TwsStream>,
+    >,
+> {
+    let (_request, websocket) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    let (sink, stream) = websocket.split();
+    Ok((sink, stream, std::marker::PhantomData))
+}
+
+type TtStream = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+async fn tokio_tungstenite_pair(
+    tcp: TcpStream,
+) -> Result<
+    Pair<
+        tungstenite::Message,
+        futures_util::stream::SplitSink<TtStream, tungstenite::Message>,
+        futures_util::stream::SplitStream<TtStream>,
+    >,
+> {
+    let websocket = tokio_tungstenite::accept_async(tcp).await?;
+    let (sink, stream) = websocket.split();
+    Ok((sink, stream, std::marker::PhantomData))
+}
+
+/// No library: the frame built once as shared bytes, one write per member per batch.
+fn floor_member() -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {
+    let registry = Registry::<Bytes>::new();
+    move |mut tcp| {
+        let registry = registry.clone();
+        Box::pin(async move {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                if tcp.read_buf(&mut request).await? == 0 {
+                    return Ok(());
+                }
+            }
+            tcp.write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n").await?;
+            let (mut read, mut write) = tcp.into_split();
+            let (id, mut queue) = registry.join();
+            let writer = tokio::spawn(async move {
+                let mut batch = Vec::new();
+                while let Some(frame) = queue.recv().await {
+                    batch.extend_from_slice(&frame);
+                    while let Ok(frame) = queue.try_recv() {
+                        batch.extend_from_slice(&frame);
+                    }
+                    write.write_all(&batch).await?;
+                    batch.clear();
+                }
+                Ok::<_, std::io::Error>(())
+            });
+            let mut rx = Vec::with_capacity(64 << 10);
+            'read: loop {
+                if read.read_buf(&mut rx).await? == 0 {
+                    break;
+                }
+                let mut start = 0;
+                while let Some((opcode, mask, payload)) = floor_frame(&rx[start..]) {
+                    if opcode == 8 {
+                        break 'read;
+                    }
+                    let payload = start + payload.start..start + payload.end;
+                    let mut frame = Vec::with_capacity(payload.len() + 10);
+                    frame.push(0x80 | opcode);
+                    let len = payload.len();
+                    match len {
+                        0..=125 => frame.push(len as u8),
+                        126..=0xFFFF => frame.extend([126, (len >> 8) as u8, len as u8]),
+                        _ => frame.extend([127].into_iter().chain((len as u64).to_be_bytes())),
+                    }
+                    frame.extend(
+                        rx[payload.clone()]
+                            .iter()
+                            .enumerate()
+                            .map(|(i, byte)| byte ^ mask[i % 4]),
+                    );
+                    registry.broadcast(&Bytes::from(frame));
+                    start = payload.end;
+                }
+                rx.drain(..start);
+            }
+            registry.leave(id);
+            writer.abort();
+            Ok(())
+        })
+    }
+}
+
+fn floor_frame(bytes: &[u8]) -> Option<(u8, [u8; 4], std::ops::Range<usize>)> {
+    let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
+    let (len, head) = match second {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap()) as usize, 10),
+        len => (len as usize, 2),
+    };
+    let mask = bytes.get(head..head + 4)?.try_into().unwrap();
+    let payload = head + 4..head + 4 + len;
+    (bytes.len() >= payload.end).then_some((first & 0x0f, mask, payload))
+}
+
+// ---- the load generator ----
+
+/// One server's fan-out figures.
+#[derive(Clone, Copy, Debug)]
+pub struct FanoutRow {
+    pub deliveries_per_s: f64,
+    pub cpu_us_per_delivery: f64,
+    pub rss_kib_per_member: f64,
+}
+
+/// Line `seq`: `seq:NNNNNNNNNN ` then filler, `LINE` bytes in all.
+fn line(seq: u64) -> Vec<u8> {
+    let mut text = format!("seq:{seq:010} ").into_bytes();
+    text.resize(LINE, b'x');
+    text
+}
+
+/// Runs the scenario on a fresh server process: `members` members, measured for `window`.
+pub async fn measure(name: &str, members: usize, window: Duration) -> Result<FanoutRow> {
+    let deflate = name.ends_with("-deflate");
+    let server = Server::start(name)?;
+    let baseline = server.rss()?;
+    let total = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Notify::new());
+    // The first line each member got: the server subscribes a member some time after its
+    // handshake, so lines are sent one at a time until every member has one.
+    let started = Arc::new(Mutex::new(Vec::with_capacity(members)));
+    let mut publisher = None;
+    let mut readers = Vec::new();
+    // Dropping a write half would shut the member's sending side down: kept until the end.
+    let mut write_halves = Vec::new();
+    for index in 0..members {
+        let tcp = server.connect_offering(deflate).await?;
+        let (read, write) = tcp.into_split();
+        if index == 0 {
+            publisher = Some(write);
+        } else {
+            write_halves.push(write);
+        }
+        let (total, progress, started) = (total.clone(), progress.clone(), started.clone());
+        readers.push(tokio::spawn(async move {
+            let read = read_member(read, deflate, total, progress, started).await;
+            if let Err(error) = &read {
+                eprintln!("loadtest: member {index}: {error}");
+            }
+            read
+        }));
+    }
+    let rss_per_member = (server.rss()? - baseline) / members as f64 / 1024.0;
+    let mut publisher = publisher.ok_or("no members")?;
+    let members_u64 = members as u64;
+    let mut sent = 0u64;
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while started.lock().unwrap().len() < members {
+        if Instant::now() > ready_by {
+            return Err("members not all subscribed within 10 s".into());
+        }
+        publisher.write_all(&masked_line(sent)).await?;
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Deliveries due so far: every member gets every line from its first one on.
+    let skipped: u64 = started.lock().unwrap().iter().sum();
+    let due = |sent: u64| sent * members_u64 - skipped;
+    let mut measured_from = None;
+    let start = Instant::now();
+    let warmup = Duration::from_millis(500);
+    let (mut cpu_at, mut delivered_at, mut time_at) = (server.cpu()?, 0, Instant::now());
+    let mut frames = Vec::new();
+    loop {
+        let now = Instant::now();
+        if measured_from.is_none() && now - start >= warmup {
+            measured_from = Some(now);
+            (cpu_at, delivered_at, time_at) = (server.cpu()?, total.load(Ordering::Relaxed), now);
+        }
+        if measured_from.is_some_and(|from| now - from >= window) {
+            break;
+        }
+        let delivered = total.load(Ordering::Relaxed);
+        let allowed = (IN_FLIGHT * members_u64).saturating_sub(due(sent) - delivered) / members_u64;
+        if allowed == 0 {
+            tokio::select! {
+                () = progress.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(10)) => return Err("no progress for 10 s".into()),
+            }
+            continue;
+        }
+        frames.clear();
+        for _ in 0..allowed {
+            frames.extend(masked_line(sent));
+            sent += 1;
+        }
+        publisher.write_all(&frames).await?;
+    }
+    let (cpu, delivered, elapsed) = (
+        server.cpu()? - cpu_at,
+        total.load(Ordering::Relaxed) - delivered_at,
+        time_at.elapsed(),
+    );
+    // Every member gets everything sent, in order (checked as it reads).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total.load(Ordering::Relaxed) < due(sent) {
+        if Instant::now() > deadline {
+            return Err(format!("{name}: {} of {} deliveries", total.load(Ordering::Relaxed), due(sent)).into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for reader in &readers {
+        reader.abort();
+    }
+    let seconds = (cpu.user + cpu.system).as_secs_f64();
+    Ok(FanoutRow {
+        deliveries_per_s: delivered as f64 / elapsed.as_secs_f64(),
+        cpu_us_per_delivery: seconds * 1e6 / delivered as f64,
+        rss_kib_per_member: rss_per_member,
+    })
+}
+
+/// A client's masked text frame of line `seq`.
+fn masked_line(seq: u64) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81, 0x80 | LINE as u8];
+    frame.extend(mask);
+    frame.extend(line(seq).iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
+    frame
+}
+
+/// Reads one member's frames, checking each line's sequence number and bytes (from the
+/// first one it gets, recorded in `started`, on).
+async fn read_member(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    deflate: bool,
+    total: Arc<AtomicU64>,
+    progress: Arc<Notify>,
+    started: Arc<Mutex<Vec<u64>>>,
+) -> Result {
+    let mut inflater = flate2::Decompress::new(false);
+    let mut buf = Vec::with_capacity(16 << 10);
+    let mut inflated = Vec::with_capacity(LINE * 2);
+    let mut expected = None;
+    loop {
+        if read.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let mut start = 0;
+        let mut count = 0;
+        while let Some((first, payload)) = server_frame(&buf[start..]) {
+            let body = &buf[start + payload.start..start + payload.end];
+            let text = if first & 0x40 != 0 {
+                if !deflate {
+                    return Err("a compressed frame without deflate".into());
+                }
+                inflated.clear();
+                let input = [body, &[0, 0, 0xff, 0xff]].concat();
+                inflated.reserve(LINE * 2);
+                inflater.decompress_vec(&input, &mut inflated, flate2::FlushDecompress::Sync)?;
+                &inflated[..]
+            } else {
+                body
+            };
+            let seq = match expected {
+                Some(seq) => seq,
+                None => {
+                    let first = std::str::from_utf8(&text[4..14.min(text.len())])?.parse::<u64>()?;
+                    started.lock().unwrap().push(first);
+                    first
+                }
+            };
+            if text != line(seq).as_slice() {
+                return Err(format!("expected line {seq}, got {:?}", String::from_utf8_lossy(text)).into());
+            }
+            expected = Some(seq + 1);
+            count += 1;
+            start += payload.end;
+        }
+        buf.drain(..start);
+        if count > 0 {
+            total.fetch_add(count, Ordering::Relaxed);
+            progress.notify_one();
+        }
+    }
+}
+
+/// The first byte and payload range of the unmasked frame at the start of `bytes`.
+fn server_frame(bytes: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
+    let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
+    let (len, head) = match second {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap()) as usize, 10),
+        len => (len as usize, 2),
+    };
+    let payload = head..head + len;
+    (bytes.len() >= payload.end).then_some((first, payload))
+}
+
+/// Prints the table and the ratios to the best anchor (deliveries per server CPU-second).
+pub fn print(rows: &[(String, FanoutRow)], members: usize) {
+    println!();
+    println!("Fan-out, {members} members, {LINE}-byte lines, {IN_FLIGHT} in flight per member:");
+    println!();
+    println!(
+        "| server | deliveries/s | server CPU µs/delivery | RSS KiB/member | deliveries per CPU-s vs best anchor |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let best = rows
+        .iter()
+        .filter(|(name, _)| ANCHORS.contains(&name.as_str()))
+        .map(|(_, row)| row.cpu_us_per_delivery)
+        .fold(f64::MAX, f64::min);
+    for (name, row) in rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.1} | {:.2}x |",
+            name.trim_start_matches("fanout:"),
+            row.deliveries_per_s,
+            row.cpu_us_per_delivery,
+            row.rss_kib_per_member,
+            best / row.cpu_us_per_delivery
+        );
+    }
+}
