@@ -224,30 +224,45 @@ fn a_member_that_stops_reading_is_closed_and_does_not_slow_the_others() {
             }
             // The slow member reads nothing more: 4,000 messages of 4 KiB (16 MiB) pass its
             // socket buffers, the 1 MiB high-water mark and its 1,024-message queue. Every
-            // other member (the publisher too) reads all of them meanwhile.
+            // other member (the publisher too) reads all of them meanwhile; the publisher
+            // keeps at most 256 messages ahead of the slowest reader among them, so that a
+            // loaded machine cannot make them too slow as well.
             let (mut publisher, publisher_receiver) = others.remove(0).split();
-            let mut readers: Vec<_> = others
-                .into_iter()
-                .map(|other| {
-                    let (_sender, mut receiver) = other.split();
-                    tokio::spawn(async move {
-                        for _ in 0..4000 {
-                            let message = tokio::time::timeout(Duration::from_secs(30), receiver.recv_message()).await;
-                            assert_eq!(message.unwrap().unwrap().map(|m| m.len()), Some(4096));
-                        }
-                        drop(_sender);
-                    })
-                })
-                .collect();
+            let received: Arc<Vec<std::sync::atomic::AtomicUsize>> =
+                Arc::new((0..10).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect());
+            let mut receivers: Vec<_> = others.into_iter().map(|other| other.split()).collect();
+            let mut readers = Vec::new();
+            for (index, (sender, mut receiver)) in receivers.drain(..).enumerate() {
+                let received = received.clone();
+                readers.push(tokio::spawn(async move {
+                    for _ in 0..4000 {
+                        let message = tokio::time::timeout(Duration::from_secs(30), receiver.recv_message()).await;
+                        assert_eq!(message.unwrap().unwrap().map(|m| m.len()), Some(4096));
+                        received[index].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    drop(sender);
+                }));
+            }
+            let publisher_received = received.clone();
             readers.push(tokio::spawn(async move {
                 let mut receiver = publisher_receiver;
                 for _ in 0..4000 {
                     assert!(receiver.recv_message().await.unwrap().is_some());
+                    publisher_received[9].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }));
             let payload = Bytes::from(vec![b'x'; 4096]);
-            for _ in 0..4000 {
+            for sent in 0..4000 {
                 publisher.send_binary(payload.clone()).await.unwrap();
+                let slowest = || {
+                    received
+                        .iter()
+                        .map(|count| count.load(std::sync::atomic::Ordering::Relaxed))
+                        .min()
+                };
+                while sent >= 256 + slowest().unwrap_or(0) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             for reader in readers {
                 reader.await.unwrap();
