@@ -138,8 +138,8 @@ impl Connection {
     ///
     /// let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
     /// let line = PreparedMessage::new(Message::text("x".repeat(100)));
-    /// server.send_prepared(&line, 150).unwrap();
-    /// assert_eq!(server.send_prepared(&line, 150), Err(SendError::OverHighWaterMark(102)));
+    /// server.send_prepared(&line, 100).unwrap(); // 0 bytes were queued
+    /// assert_eq!(server.send_prepared(&line, 100), Err(SendError::OverHighWaterMark(102)));
     /// ```
     ///
     /// # Errors
