@@ -142,29 +142,9 @@ fn two_chat_servers_share_their_rooms_through_redis() {
         .local_addr()
         .unwrap()
         .port();
-    let server = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    let mut server = match server {
-        Ok(server) => server,
-        Err(error) if std::env::var_os("CI").is_none() => {
-            return eprintln!("SKIPPED: redis-server not found ({error}); run tests/services/setup.sh");
-        }
-        Err(error) => panic!("redis-server: {error} (under CI it must be installed)"),
+    let Some(server) = common::redis::RedisServer::start(port) else {
+        return;
     };
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let url = Arc::new(format!("redis://127.0.0.1:{port}/"));
     let result = std::panic::catch_unwind(move || {
         common::within("chat redis", move || {
@@ -184,8 +164,7 @@ fn two_chat_servers_share_their_rooms_through_redis() {
             });
         });
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

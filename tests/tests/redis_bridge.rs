@@ -8,7 +8,6 @@
 //! test is skipped with a message, except under CI (`CI` set), where it fails.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use wsflow_io::hub::{Delivery, Hub, Subscriber};
@@ -17,56 +16,7 @@ use wsflow_redis::{BridgeConfig, RedisBridge};
 
 mod common;
 
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> Option<Self> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(error) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: redis-server not found ({error}); run tests/services/setup.sh");
-                return None;
-            }
-            Err(error) => panic!("redis-server: {error} (under CI it must be installed)"),
-        };
-        let server = Self { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not listen on {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::redis::RedisServer;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -147,13 +97,7 @@ fn two_processes_share_a_room_through_redis_and_survive_its_restart() {
             nothing_for(&mut alice, Duration::from_millis(200)).await; // no echo of its own
 
             // Redis goes away: local delivery goes on, what could not cross is counted.
-            drop(std::mem::replace(
-                &mut redis,
-                RedisServer {
-                    child: Command::new("true").spawn().unwrap(),
-                    port: 0,
-                },
-            ));
+            drop(std::mem::replace(&mut redis, RedisServer::none()));
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert!(!a.is_subscribed() && !b.is_subscribed());
             a.publish("room", Message::text("while Redis is down"));

@@ -6,6 +6,7 @@
 //! REASON when it receives the text `close:CODE:REASON`.
 #![allow(dead_code)] // each test binary uses its part
 
+pub mod redis;
 pub mod tls;
 
 use std::sync::{mpsc, Arc};

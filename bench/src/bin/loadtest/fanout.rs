@@ -26,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 
+use crate::servers::floor_frame;
 use crate::{Result, Server};
 
 /// Bytes of each line.
@@ -305,18 +306,6 @@ fn floor_member() -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output =
             Ok(())
         })
     }
-}
-
-fn floor_frame(bytes: &[u8]) -> Option<(u8, [u8; 4], std::ops::Range<usize>)> {
-    let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
-    let (len, head) = match second {
-        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
-        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap()) as usize, 10),
-        len => (len as usize, 2),
-    };
-    let mask = bytes.get(head..head + 4)?.try_into().unwrap();
-    let payload = head + 4..head + 4 + len;
-    (bytes.len() >= payload.end).then_some((first & 0x0f, mask, payload))
 }
 
 // ---- the load generator ----

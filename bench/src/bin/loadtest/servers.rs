@@ -230,7 +230,7 @@ async fn floor_echo(mut tcp: TcpStream) -> Result {
 
 /// The opcode, masking key and payload range of the masked frame at the start of `bytes`,
 /// once it is all there.
-fn floor_frame(bytes: &[u8]) -> Option<(u8, [u8; 4], std::ops::Range<usize>)> {
+pub(crate) fn floor_frame(bytes: &[u8]) -> Option<(u8, [u8; 4], std::ops::Range<usize>)> {
     let (first, second) = (*bytes.first()?, *bytes.get(1)? & 0x7f);
     let (len, head) = match second {
         126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize, 4),
