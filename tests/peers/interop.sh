@@ -83,6 +83,31 @@ for server in $SERVERS; do
   stop_server
 done
 
+# Broadcast: deflate and plain members of Python and Node in one room of the tokio
+# broadcast-server example (--deflate) decode the same prepared messages.
+echo "######## broadcast-server --deflate: Python and Node members"
+if bindir="$("$TESTS/build-examples.sh" tokio broadcast-server | tail -n 1)"; then
+  "$bindir/broadcast-server" "127.0.0.1:$PORT" --deflate >"$LOGS/broadcast-server.log" 2>&1 &
+  SERVER_PID=$!
+  if wait_port "$PORT" 30 "$SERVER_PID"; then
+    for client in python node; do
+      out="$LOGS/broadcast-$client.out"
+      rc=0
+      if [ $client = python ]; then
+        timeout 120 "$PY" "$HERE/py_broadcast.py" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
+      else
+        timeout 120 node "$HERE/node_broadcast.js" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
+      fi
+      tally broadcast "$client"
+    done
+  else
+    LINES+=("$(printf '  %-12s %-7s broadcast-server did not start' broadcast -)"); failed=$((failed + 1))
+  fi
+  stop_server
+else
+  LINES+=("$(printf '  %-12s %-7s build failed' broadcast -)"); failed=$((failed + 1))
+fi
+
 # The other direction: our clients (every adapter) against the peers' servers.
 echo "######## our clients against Python websockets and Node ws servers"
 out="$LOGS/our-clients.out"
