@@ -29,6 +29,9 @@ tests/peers/interop.sh
 section "wsflow CLI: connect against Python websockets and Node ws; interactive mode in tmux"
 cli/tests/interop.sh
 
+section "scale-out: two chat servers and Redis on three hosts (network namespaces), Redis restarted"
+tests/services/scale_out.sh
+
 section "headless Chromium against the axum and tokio chat and echo servers"
 tests/browser/setup.sh
 tests/browser/run.sh

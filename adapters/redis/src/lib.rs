@@ -32,8 +32,9 @@
 //! sends what has accumulated in one pipeline.
 //!
 //! **Reconnects with backoff.** When Redis goes away (restart, network), both background
-//! tasks retry with exponential backoff (100 ms doubling up to 5 s by default) and resume;
-//! [`BridgeStats`] says how often the bridge was disconnected and what was lost.
+//! tasks retry with exponential backoff (100 ms doubling up to 5 s by default), whether or
+//! not anything is published meanwhile, and resume; [`BridgeStats`] says how often the
+//! bridge was disconnected and what was lost.
 //!
 //! **Redis is a peer like any other.** Every message read from Redis is checked (its header,
 //! its size against [`BridgeConfig::max_message_size`], UTF-8 for text) and a malformed one
@@ -373,8 +374,9 @@ async fn receive_loop(
     }
 }
 
-/// Sends what `publish` queued, a pipeline at a time; while Redis is away, what is queued
-/// is counted as lost (a reconnection is tried at most once per backoff period).
+/// Sends what `publish` queued, a pipeline at a time. While Redis is away, what is queued
+/// is counted as lost, and a reconnection is tried once per backoff period whether or not
+/// anything is published, so that sending resumes as soon as Redis is back.
 async fn send_loop(
     client: redis::Client,
     mut queue: mpsc::Receiver<(String, Message)>,
@@ -386,7 +388,7 @@ async fn send_loop(
     let mut backoff = config.backoff_min;
     let mut retry_at = tokio::time::Instant::now();
     let mut batch = Vec::with_capacity(PIPELINE_MAX);
-    while queue.recv_many(&mut batch, PIPELINE_MAX).await > 0 {
+    loop {
         if connection.is_none() && tokio::time::Instant::now() >= retry_at {
             match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection()).await {
                 Ok(Ok(made)) => {
@@ -399,6 +401,17 @@ async fn send_loop(
                     backoff = (backoff * 2).min(config.backoff_max);
                 }
             }
+        }
+        let received = if connection.is_some() {
+            queue.recv_many(&mut batch, PIPELINE_MAX).await
+        } else {
+            tokio::select! {
+                received = queue.recv_many(&mut batch, PIPELINE_MAX) => received,
+                () = tokio::time::sleep_until(retry_at) => continue,
+            }
+        };
+        if received == 0 {
+            return; // the bridge is gone
         }
         let count = batch.len() as u64;
         let Some(open) = connection.as_mut() else {
