@@ -35,6 +35,7 @@ pub fn run(args: ConnectArgs, verbose: bool) -> u8 {
     if !args.no_deflate {
         config.deflate(Some(DeflateConfig::default()));
     }
+    config.frame_observer(log.frames());
     let mut builder = ClientBuilder::new(&args.url).config(config);
     for protocol in &args.subprotocols {
         builder = builder.subprotocol(protocol.as_str());

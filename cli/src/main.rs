@@ -48,9 +48,9 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "wsflow", version, after_help = EXIT_CODES, arg_required_else_help = true)]
 struct Cli {
-    /// Log on stderr each message (reassembled, not each frame), ping, pong and close
-    /// (time, direction, kind, length, close code), and the handshake's status,
-    /// subprotocol and extensions.
+    /// Log on stderr every frame (time, direction, opcode, FIN, RSV1, payload length), each
+    /// message, ping, pong and close (kind, length, close code and reason), and the
+    /// handshake's status, subprotocol and extensions.
     #[arg(short, long, global = true)]
     verbose: bool,
 

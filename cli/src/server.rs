@@ -159,7 +159,16 @@ impl Server {
         log: &Log,
     ) -> Result<(), wsflow_blocking::Error> {
         let protocols: Vec<&str> = self.subprotocols.iter().map(String::as_str).collect();
-        let accepted = accept_with(stream, self.config.clone(), |request| {
+        // With -v, a config of its own: its frame log names this peer.
+        let config = match log.frames() {
+            Some(observer) => {
+                let mut config = (*self.config).clone();
+                config.frame_observer(Some(observer));
+                Arc::new(config)
+            }
+            None => self.config.clone(),
+        };
+        let accepted = accept_with(stream, config, |request| {
             log.line(format_args!(
                 "> {} {} origin={:?} subprotocols={:?} extensions={:?}",
                 request.method(),

@@ -152,6 +152,31 @@ impl Log {
         self.enabled
     }
 
+    /// A frame observer for the connection's config: one line per frame read (`<`) or
+    /// sent (`>`) with its opcode, FIN, RSV1 and payload length; `None` when not enabled.
+    pub fn frames(&self) -> Option<wsflow_blocking::wsflow::FrameObserver> {
+        use wsflow_blocking::wsflow::FrameDirection;
+        if !self.enabled {
+            return None;
+        }
+        let log = self.clone();
+        Some(std::sync::Arc::new(
+            move |direction, header: &wsflow_blocking::wsflow::frame::FrameHeader| {
+                let arrow = match direction {
+                    FrameDirection::Received => '<',
+                    FrameDirection::Sent => '>',
+                };
+                log.line(format_args!(
+                    "{arrow} frame {:?} fin={} rsv1={} len={}",
+                    header.opcode,
+                    u8::from(header.fin),
+                    u8::from(header.rsv & 0b100 != 0),
+                    header.payload_len
+                ));
+            },
+        ))
+    }
+
     /// Prints one line.
     pub fn line(&self, args: fmt::Arguments<'_>) {
         if self.enabled {

@@ -36,3 +36,37 @@ fn once_without_stdin_prints_the_servers_first_message() {
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(run.out(), "welcome\n");
 }
+
+#[test]
+fn verbose_logs_every_frame_with_fin_rsv1_and_length() {
+    let server = Serve::start(&[]);
+    let line = "a line long enough to be compressed, compressed, compressed".repeat(4);
+    let run = run(
+        &["connect", "--once", "-v", &server.url],
+        format!("{line}\n").as_bytes(),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    // The line goes out compressed (RSV1) and comes back compressed; the closes are frames too.
+    let frames: Vec<&str> = run.stderr.lines().filter(|line| line.contains(" frame ")).collect();
+    let sent_text = frames
+        .iter()
+        .find(|line| line.contains("> frame Text fin=1 rsv1=1 len="));
+    let got_text = frames
+        .iter()
+        .find(|line| line.contains("< frame Text fin=1 rsv1=1 len="));
+    assert!(sent_text.is_some() && got_text.is_some(), "{}", run.stderr);
+    assert!(
+        frames
+            .iter()
+            .any(|line| line.contains("> frame Close fin=1 rsv1=0 len=2")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|line| line.contains("< frame Close fin=1 rsv1=0 len=2")),
+        "{}",
+        run.stderr
+    );
+}

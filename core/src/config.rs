@@ -1,6 +1,37 @@
 //! Connection settings, shared between connections through an `Arc`.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::frame::FrameHeader;
+
+/// Which way a frame went, for a [`FrameObserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameDirection {
+    /// Read from the peer.
+    Received,
+    /// Queued to be sent to the peer.
+    Sent,
+}
+
+/// Called with the header of every frame a connection reads or queues: a frame log for
+/// tools (the `wsflow` command's `-v`), see [`Config::frame_observer`].
+pub type FrameObserver = Arc<dyn Fn(FrameDirection, &FrameHeader) + Send + Sync>;
+
+/// The observer as a field: `Debug` without printing the closure.
+#[derive(Clone, Default)]
+pub(crate) struct ObserverSlot(pub(crate) Option<FrameObserver>);
+
+impl fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(FrameObserver)"
+        } else {
+            "None"
+        })
+    }
+}
 
 /// Limits, timers and behaviour switches for connections and handshakes.
 ///
@@ -31,6 +62,7 @@ pub struct Config {
     pub(crate) max_headers: usize,
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<crate::deflate::DeflateConfig>,
+    pub(crate) frame_observer: ObserverSlot,
 }
 
 impl Default for Config {
@@ -51,6 +83,45 @@ impl Default for Config {
             max_headers: 64,
             #[cfg(feature = "deflate")]
             deflate: None,
+            frame_observer: ObserverSlot(None),
+        }
+    }
+}
+
+impl Config {
+    /// Calls `observer` with the header of every frame a connection with this config reads
+    /// (as soon as the header is complete) or queues to send, control frames included: a
+    /// frame log for debugging tools. Off (`None`) by default; while it is set, runs of small
+    /// messages are read frame by frame (no fast path), so leave it off where speed matters.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use wsflow::{Config, Connection, FrameDirection, Message};
+    ///
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let mut config = Config::default();
+    /// let seen = log.clone();
+    /// config.frame_observer(Some(Arc::new(move |direction, header: &wsflow::frame::FrameHeader| {
+    ///     seen.lock().unwrap().push((direction, header.opcode, header.fin, header.payload_len));
+    /// })));
+    /// let mut server = Connection::server(Arc::new(config), Instant::now());
+    /// server.send(Message::text("hi")).unwrap();
+    /// assert_eq!(
+    ///     log.lock().unwrap()[0],
+    ///     (FrameDirection::Sent, wsflow::frame::OpCode::Text, true, 2)
+    /// );
+    /// ```
+    pub fn frame_observer(&mut self, observer: Option<FrameObserver>) -> &mut Self {
+        self.frame_observer = ObserverSlot(observer);
+        self
+    }
+
+    /// Tells the observer, if any, about a frame.
+    #[inline]
+    pub(crate) fn observe(&self, direction: FrameDirection, header: &FrameHeader) {
+        if let Some(observer) = &self.frame_observer.0 {
+            observer(direction, header);
         }
     }
 }

@@ -73,7 +73,7 @@ pub mod utf8;
 /// The shared byte buffer of the public API (message payloads, [`Transmit::Data`]),
 /// re-exported so that users need no `bytes` dependency of their own.
 pub use bytes::Bytes;
-pub use config::Config;
+pub use config::{Config, FrameDirection, FrameObserver};
 pub use connection::{Connection, IoState, Role, State};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;

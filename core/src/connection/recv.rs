@@ -119,6 +119,7 @@ impl Connection {
                         Ok(None) => return,
                         Err(error) => return self.fail(now, error),
                     };
+                    self.config.observe(crate::config::FrameDirection::Received, &header);
                     if !header.opcode.is_control() {
                         // Only data counts against the idle timeout: pongs to our own
                         // keepalive pings (and the peer's pings) do not.
@@ -247,7 +248,10 @@ impl Connection {
     /// allowed at all): the general path then decides, and reports what is wrong.
     fn whole_message_limit(&self) -> Option<usize> {
         let config = &self.config;
-        let allowed = self.message.is_none() && !config.streaming && config.max_fragments > 0;
+        let allowed = self.message.is_none()
+            && !config.streaming
+            && config.max_fragments > 0
+            && config.frame_observer.0.is_none();
         allowed.then(|| config.max_frame_size.min(config.max_message_size))
     }
 

@@ -174,6 +174,11 @@ impl Connection {
     /// Queues a complete unmasked frame: copied into the send buffer when small, else
     /// shared as a chunk of its own.
     fn queue_whole_frame(&mut self, frame: Bytes) {
+        if self.config.frame_observer.0.is_some() {
+            if let Ok(Some((header, _))) = FrameHeader::decode(&frame) {
+                self.config.observe(crate::config::FrameDirection::Sent, &header);
+            }
+        }
         if frame.len() >= OWN_CHUNK_MIN {
             return self.push_chunk(frame, true);
         }
@@ -450,6 +455,7 @@ impl Connection {
             mask,
             payload_len: payload_len as u64,
         };
+        self.config.observe(crate::config::FrameDirection::Sent, &header);
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
         (head, head_len, mask)
