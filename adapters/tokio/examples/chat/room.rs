@@ -32,6 +32,8 @@ const MAX_LINE_BYTES: usize = 4096;
 const MAX_ROOM_CHARS: usize = 32;
 /// Rooms this process keeps state for at most (each costs an observer and its history).
 const MAX_ROOMS: usize = 1000;
+/// Nicknames a room's online list holds at most.
+const MAX_ONLINE: usize = 10_000;
 
 /// permessage-deflate (browsers offer it, chat text compresses well) without server
 /// context takeover, so that a line is compressed once for the whole room; messages of at
@@ -188,8 +190,15 @@ async fn observe(chat: Arc<Chat>, room: String, state: Arc<RoomState>, observer:
                     history.push_back(event.clone());
                 }
                 "join" | "leave" => {
-                    let Some(nick) = field(text, "nick") else { continue };
+                    // Events may come from other processes through Redis: as hostile as any
+                    // peer's, so the nickname is cut as a local one is and the list is bounded.
+                    let Some(nick) = field(text, "nick").map(|nick| nickname(&nick)) else {
+                        continue;
+                    };
                     let mut online = lock(&state.online);
+                    if kind == "join" && !online.contains_key(&nick) && online.len() >= MAX_ONLINE {
+                        continue;
+                    }
                     let count = online.entry(nick).or_default();
                     if kind == "join" {
                         *count += 1;
