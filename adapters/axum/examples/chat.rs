@@ -23,14 +23,7 @@ use room::{Chat, CONFIG, PAGE};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let (addr, redis) = room::args();
-    let chat = Chat::new(redis.as_deref()).map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind(&addr).await?;
-    println!(
-        "wsflow chat (axum): open http://{}/ in two browser tabs ({})",
-        listener.local_addr()?,
-        chat.describe().await
-    );
+    let (listener, chat) = room::start("wsflow chat (axum)").await?;
     serve(listener, chat).await
 }
 

@@ -52,11 +52,8 @@ impl Connector for Blocking {
         let (to_host, to_port) = route.address();
         let mut tcp = connect_tcp(to_host, to_port, timeout).map_err(|error| route.unreachable(error))?;
         if let Some(target) = route.to_resolve() {
-            let address = target
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.0)))?;
-            route.resolved(address.ip());
+            let addresses = target.to_socket_addrs()?;
+            route.resolved(addresses)?;
         }
         let read_ahead = tunnel(&route, &mut tcp)?;
         let stream = if request.is_secure() {
@@ -72,12 +69,7 @@ impl Connector for Blocking {
         } else {
             MaybeTlsStream::Plain(tcp)
         };
-        let builder = if read_ahead.is_empty() {
-            builder
-        } else {
-            builder.read_ahead(read_ahead)
-        };
-        handshake(builder, stream)
+        handshake(builder.read_ahead(read_ahead), stream)
     }
 }
 

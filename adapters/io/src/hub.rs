@@ -236,7 +236,7 @@ impl Hub {
             }
         }
         for mailbox in too_slow {
-            self.remove_everywhere(&mailbox);
+            inner.remove_everywhere(&mailbox);
         }
         inner.published.fetch_add(1, Ordering::Relaxed);
         inner.queued.fetch_add(published.queued as u64, Ordering::Relaxed);
@@ -295,10 +295,13 @@ impl Hub {
             closed_too_slow: inner.closed_too_slow.load(Ordering::Relaxed),
         }
     }
+}
 
+impl HubInner {
+    /// Unsubscribes `mailbox` from every topic.
     fn remove_everywhere(&self, mailbox: &Mailbox) {
         let topics = std::mem::take(&mut lock(&mailbox.state).topics);
-        let mut map = lock(&self.inner.topics);
+        let mut map = lock(&self.topics);
         for topic in topics {
             remove(&mut map, &topic, mailbox.id);
         }
@@ -329,10 +332,7 @@ struct SubscriberShared {
 
 impl Drop for SubscriberShared {
     fn drop(&mut self) {
-        Hub {
-            inner: self.hub.clone(),
-        }
-        .remove_everywhere(&self.mailbox);
+        self.hub.remove_everywhere(&self.mailbox);
     }
 }
 
@@ -363,6 +363,15 @@ struct MailboxState {
     dropped: u64,
     too_slow: bool,
     closed: bool,
+}
+
+impl MailboxState {
+    /// Wakes `cx`'s task at the next push (one waiting task per subscriber).
+    fn register(&mut self, cx: &Context<'_>) {
+        if !self.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+    }
 }
 
 enum Pushed {
@@ -500,10 +509,7 @@ impl Subscriber {
             state.closed = true;
             state.waker.take()
         };
-        Hub {
-            inner: self.shared.hub.clone(),
-        }
-        .remove_everywhere(mailbox);
+        self.shared.hub.remove_everywhere(mailbox);
         mailbox.ready.notify_all();
         if let Some(waker) = waker {
             waker.wake();
@@ -535,9 +541,7 @@ impl Subscriber {
         match Mailbox::take(&mut state, out) {
             Some(delivery) => Poll::Ready(delivery),
             None => {
-                if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
-                    state.waker = Some(cx.waker().clone());
-                }
+                state.register(cx);
                 Poll::Pending
             }
         }
@@ -557,9 +561,7 @@ impl Subscriber {
         if state.too_slow {
             return Poll::Ready(());
         }
-        if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
-            state.waker = Some(cx.waker().clone());
-        }
+        state.register(cx);
         Poll::Pending
     }
 

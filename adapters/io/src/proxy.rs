@@ -5,7 +5,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,9 +117,18 @@ impl Route {
         (proxy.resolves_target_locally() && self.host.parse::<IpAddr>().is_err()).then_some((&self.host, self.port))
     }
 
-    /// The address the target's name resolved to (see [`to_resolve`](Self::to_resolve)).
-    pub fn resolved(&mut self, address: IpAddr) {
-        self.host = address.to_string();
+    /// The addresses the target's name resolved to (see [`to_resolve`](Self::to_resolve)):
+    /// the proxy is asked for the first.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    pub fn resolved(&mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> io::Result<()> {
+        let address = addresses
+            .into_iter()
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", self.host)))?;
+        self.host = address.ip().to_string();
+        Ok(())
     }
 
     /// The proxy handshake to run first, or `None` for a direct connection.

@@ -329,6 +329,35 @@ fn set_subscribed(counters: &Counters, subscribed: bool) {
     counters.subscribed_changed.notify_waiters();
 }
 
+/// Exponential backoff between reconnection attempts: `backoff_min` doubling up to
+/// `backoff_max`, back to the start after a success.
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(config: &BridgeConfig) -> Self {
+        Self {
+            next: config.backoff_min,
+            min: config.backoff_min,
+            max: config.backoff_max,
+        }
+    }
+
+    /// The wait before the next attempt; the one after that is twice as long.
+    fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.next = self.min;
+    }
+}
+
 /// Subscribes to `PREFIX*` and publishes what other processes send on the local hub;
 /// reconnects with backoff.
 async fn receive_loop(
@@ -338,7 +367,7 @@ async fn receive_loop(
     origin: [u8; 16],
     counters: Arc<Counters>,
 ) {
-    let mut backoff = config.backoff_min;
+    let mut backoff = Backoff::new(&config);
     loop {
         let connected = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await;
         if let Ok(Ok(mut pubsub)) = connected {
@@ -348,7 +377,7 @@ async fn receive_loop(
                 .is_ok_and(|done| done.is_ok())
             {
                 set_subscribed(&counters, true);
-                backoff = config.backoff_min;
+                backoff.succeeded();
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
                     let Some(topic) = message.get_channel_name().strip_prefix(&config.prefix) else {
@@ -369,8 +398,7 @@ async fn receive_loop(
             }
         }
         counters.disconnects.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(config.backoff_max);
+        tokio::time::sleep(backoff.failed()).await;
     }
 }
 
@@ -385,7 +413,7 @@ async fn send_loop(
     counters: Arc<Counters>,
 ) {
     let mut connection = None;
-    let mut backoff = config.backoff_min;
+    let mut backoff = Backoff::new(&config);
     let mut retry_at = tokio::time::Instant::now();
     let mut batch = Vec::with_capacity(PIPELINE_MAX);
     loop {
@@ -393,12 +421,11 @@ async fn send_loop(
             match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection()).await {
                 Ok(Ok(made)) => {
                     connection = Some(made);
-                    backoff = config.backoff_min;
+                    backoff.succeeded();
                 }
                 _ => {
                     counters.disconnects.fetch_add(1, Ordering::Relaxed);
-                    retry_at = tokio::time::Instant::now() + backoff;
-                    backoff = (backoff * 2).min(config.backoff_max);
+                    retry_at = tokio::time::Instant::now() + backoff.failed();
                 }
             }
         }
@@ -434,8 +461,7 @@ async fn send_loop(
             counters.lost_outgoing.fetch_add(count, Ordering::Relaxed);
             counters.disconnects.fetch_add(1, Ordering::Relaxed);
             connection = None;
-            retry_at = tokio::time::Instant::now() + backoff;
-            backoff = (backoff * 2).min(config.backoff_max);
+            retry_at = tokio::time::Instant::now() + backoff.failed();
         }
     }
 }

@@ -179,12 +179,7 @@ impl Connector for Smol {
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         Box::pin(async move {
             let (stream, read_ahead) = open(&builder).await?;
-            let builder = if read_ahead.is_empty() {
-                builder
-            } else {
-                builder.read_ahead(read_ahead)
-            };
-            wsflow_io::connect_on(builder, SmolIo::new(stream)).await
+            wsflow_io::connect_on(builder.read_ahead(read_ahead), SmolIo::new(stream)).await
         })
     }
 }
@@ -207,12 +202,8 @@ async fn open(builder: &ClientBuilder) -> Result<(MaybeTlsStream, wsflow_io::Byt
         .map_err(|error| route.unreachable(error))?;
     tcp.set_nodelay(true)?;
     if let Some(target) = route.to_resolve() {
-        let address = async_net::resolve(target)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.0)))?;
-        route.resolved(address.ip());
+        let addresses = async_net::resolve(target).await?;
+        route.resolved(addresses)?;
     }
     let read_ahead = wsflow_io::tunnel(&route, SmolIo::new(&mut tcp)).await?;
     if !request.is_secure() {

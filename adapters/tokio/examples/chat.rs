@@ -17,14 +17,7 @@ use room::{Chat, CONFIG, PAGE};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let (addr, redis) = room::args();
-    let chat = Chat::new(redis.as_deref()).map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind(&addr).await?;
-    println!(
-        "wsflow chat: open http://{}/ in two browser tabs ({})",
-        listener.local_addr()?,
-        chat.describe().await
-    );
+    let (listener, chat) = room::start("wsflow chat").await?;
     serve(listener, chat).await
 }
 

@@ -159,12 +159,7 @@ impl Connector for Tokio {
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         Box::pin(async move {
             let (stream, read_ahead) = open(&builder).await?;
-            let builder = if read_ahead.is_empty() {
-                builder
-            } else {
-                builder.read_ahead(read_ahead)
-            };
-            wsflow_io::connect_on(builder, TokioIo::new(stream)).await
+            wsflow_io::connect_on(builder.read_ahead(read_ahead), TokioIo::new(stream)).await
         })
     }
 }
@@ -187,11 +182,8 @@ async fn open(builder: &ClientBuilder) -> Result<(MaybeTlsStream, wsflow_io::Byt
         .map_err(|error| route.unreachable(error))?;
     tcp.set_nodelay(true)?;
     if let Some(target) = route.to_resolve() {
-        let address = tokio::net::lookup_host(target)
-            .await?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.0)))?;
-        route.resolved(address.ip());
+        let addresses: Vec<_> = tokio::net::lookup_host(target).await?.collect();
+        route.resolved(addresses)?;
     }
     let read_ahead = wsflow_io::tunnel(&route, TokioIo::new(&mut tcp)).await?;
     if !request.is_secure() {

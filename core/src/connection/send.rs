@@ -182,10 +182,7 @@ impl Connection {
         if frame.len() >= OWN_CHUNK_MIN {
             return self.push_chunk(frame, true);
         }
-        if self.tx_buf.capacity() == 0 {
-            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
-            self.tx_buf.reserve(frame.len().max(batch));
-        }
+        self.reserve_tx_buf(frame.len());
         self.tx_buf.extend_from_slice(&frame);
     }
 
@@ -428,14 +425,19 @@ impl Connection {
     /// Queues a frame with its payload copied into the send buffer.
     fn queue_buffered_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let (head, head_len, mask) = self.next_header(opcode, fin, rsv, payload.len());
-        if self.tx_buf.capacity() == 0 {
-            // A fresh buffer (the last one went out). While messages of the last read
-            // wait to be pulled, more answers are likely to follow: room for a few small
-            // frames, so that the batch does not grow it step by step; else this frame's.
-            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
-            self.tx_buf.reserve((head_len + payload.len()).max(batch));
-        }
+        self.reserve_tx_buf(head_len + payload.len());
         put_frame(&mut self.tx_buf, &head[..head_len], payload, mask);
+    }
+
+    /// Room for a frame of `len` bytes in a fresh send buffer (the last one went out).
+    /// While messages of the last read wait to be pulled, more answers are likely to
+    /// follow: room for a few small frames, so that the batch does not grow it step by
+    /// step; else this frame's.
+    fn reserve_tx_buf(&mut self, len: usize) {
+        if self.tx_buf.capacity() == 0 {
+            let batch = if self.events.is_empty() { 0 } else { TX_BUF_MIN };
+            self.tx_buf.reserve(len.max(batch));
+        }
     }
 
     /// The next frame's header: its bytes, how many of them there are, and its mask (a

@@ -7,6 +7,7 @@
 
 mod client;
 mod http;
+pub(crate) use http::is_token_byte;
 #[cfg(feature = "http")]
 mod http_interop;
 mod negotiate;
@@ -91,7 +92,7 @@ pub enum ClientEvent {
 /// How many bytes may follow a complete head before the connection takes them over (a
 /// pipelined first frame, or frames a server sends right after its 101): more fails the
 /// handshake as too large instead of buffering without bound.
-fn pipelined_limit(config: &crate::Config) -> usize {
+pub(crate) fn pipelined_limit(config: &crate::Config) -> usize {
     config.max_handshake_size.max(64 << 10)
 }
 
@@ -124,7 +125,7 @@ fn read_head(buf: &mut bytes::BytesMut, data: &[u8], max: usize) -> Result<Optio
 
 /// Finds the end of an HTTP head (`\r\n\r\n`) in `buf`, resuming the search at `from`.
 /// Returns the head's length including the blank line.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3);
     buf.get(start..)?
         .windows(4)

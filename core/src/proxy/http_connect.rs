@@ -25,16 +25,6 @@ pub(super) fn request(host: &str, port: u16, credentials: Option<(&str, &str)>) 
     Bytes::from(request)
 }
 
-/// Finds the end of an HTTP head (the blank line) in `buf`, resuming the search at
-/// `from`; the head's length, blank line included.
-pub(super) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let start = from.saturating_sub(3);
-    buf.get(start..)?
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|at| start + at + 4)
-}
-
 /// `Ok` for a 2xx reply (the tunnel is open; a body announced by a 2xx to `CONNECT` is
 /// ignored, as RFC 9110 says), [`ProxyError::HttpRefused`] for another status.
 pub(super) fn check_reply(head: &[u8], max_headers: usize) -> Result<(), ProxyError> {
@@ -72,7 +62,7 @@ fn scheme_of(value: &[u8]) -> String {
         .iter()
         .copied()
         .skip_while(u8::is_ascii_whitespace)
-        .take_while(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(byte))
+        .take_while(|byte| crate::handshake::is_token_byte(*byte))
         .take(32)
         .collect();
     String::from_utf8_lossy(&token).into_owned()

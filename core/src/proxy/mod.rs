@@ -134,7 +134,7 @@ impl ProxyHandshake {
             deadline: deadline(now, config.handshake_timeout),
             max_head: config.max_handshake_size,
             max_headers: config.max_headers,
-            max_leftover: config.max_handshake_size.max(64 << 10),
+            max_leftover: crate::handshake::pipelined_limit(config),
         };
         match proxy.kind() {
             ProxyKind::Http => {
@@ -264,7 +264,7 @@ impl ProxyHandshake {
         if self.buf[..seen] != b"HTTP/"[..seen] {
             return self.fail(ProxyError::Malformed("not an HTTP response"));
         }
-        let Some(head_len) = http_connect::find_head_end(&self.buf, scanned) else {
+        let Some(head_len) = crate::handshake::find_head_end(&self.buf, scanned) else {
             if self.buf.len() >= self.max_head {
                 self.fail(ProxyError::TooLarge);
             }

@@ -47,8 +47,22 @@ pub static CONFIG: LazyLock<Arc<Config>> = LazyLock::new(|| {
     Arc::new(config)
 });
 
+/// Binds the example's address and makes its chat, from its arguments `[ADDR] [--redis
+/// URL]`, and says where to point a browser.
+pub async fn start(name: &str) -> std::io::Result<(tokio::net::TcpListener, Arc<Chat>)> {
+    let (addr, redis) = args();
+    let chat = Chat::new(redis.as_deref()).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!(
+        "{name}: open http://{}/ in two browser tabs ({})",
+        listener.local_addr()?,
+        chat.describe().await
+    );
+    Ok((listener, chat))
+}
+
 /// The example's arguments: `[ADDR] [--redis URL]`.
-pub fn args() -> (String, Option<String>) {
+fn args() -> (String, Option<String>) {
     let mut addr = "127.0.0.1:9002".to_owned();
     let mut redis = None;
     let mut args = std::env::args().skip(1);

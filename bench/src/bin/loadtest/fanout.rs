@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
-use crate::servers::floor_frame;
+use crate::servers::{floor_frame, serve_tokio};
 use crate::{Result, Server};
 
 /// Bytes of each line.
@@ -49,34 +49,13 @@ const ANCHORS: [&str; 2] = ["fanout:tokio-websockets", "fanout:tokio-tungstenite
 
 pub fn serve(name: &str, listener: StdListener) {
     match name {
-        "fanout:wsflow-tokio" => on_tokio(listener, wsflow_member(false)),
-        "fanout:wsflow-tokio-deflate" => on_tokio(listener, wsflow_member(true)),
-        "fanout:tokio-websockets" => on_tokio(listener, channel_member(tokio_websockets_pair)),
-        "fanout:tokio-tungstenite" => on_tokio(listener, channel_member(tokio_tungstenite_pair)),
-        "fanout:floor" => on_tokio(listener, floor_member()),
+        "fanout:wsflow-tokio" => serve_tokio(listener, wsflow_member(false)),
+        "fanout:wsflow-tokio-deflate" => serve_tokio(listener, wsflow_member(true)),
+        "fanout:tokio-websockets" => serve_tokio(listener, channel_member(tokio_websockets_pair)),
+        "fanout:tokio-tungstenite" => serve_tokio(listener, channel_member(tokio_tungstenite_pair)),
+        "fanout:floor" => serve_tokio(listener, floor_member()),
         other => panic!("unknown server {other}; one of {SERVERS:?}"),
     }
-}
-
-/// Accepts on tokio's default runtime, a task per member.
-fn on_tokio<F, Fut>(listener: StdListener, member: F)
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result> + Send + 'static,
-{
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        listener.set_nonblocking(true).unwrap();
-        let listener = TcpListener::from_std(listener).unwrap();
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            tokio::spawn(member(tcp));
-        }
-    });
 }
 
 fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {

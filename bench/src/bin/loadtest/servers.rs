@@ -55,13 +55,17 @@ pub fn serve(name: &str) {
 }
 
 /// A task per connection on tokio's default (multi-threaded) runtime, as `#[tokio::main]`.
-fn serve_tokio<F: Future<Output = Result> + Send + 'static>(listener: StdListener, echo: fn(TcpStream) -> F) {
+pub(crate) fn serve_tokio<F>(listener: StdListener, echo: impl Fn(TcpStream) -> F + Send + Sync + 'static)
+where
+    F: Future<Output = Result> + Send + 'static,
+{
     on_tokio(listener, |listener| async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tcp.set_nodelay(true).unwrap();
+            let connection = echo(tcp);
             tokio::spawn(async move {
-                let _ = echo(tcp).await;
+                let _ = connection.await;
             });
         }
     });
