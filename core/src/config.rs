@@ -50,6 +50,8 @@ pub struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) max_fragments: usize,
+    pub(crate) max_waiting_size: usize,
+    pub(crate) message_timeout: Option<Duration>,
     pub(crate) streaming: bool,
     pub(crate) auto_pong: bool,
     pub(crate) outgoing_frame_size: Option<usize>,
@@ -71,6 +73,8 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_frame_size: 64 << 20,
             max_fragments: 1 << 17,
+            max_waiting_size: 1 << 20,
+            message_timeout: None,
             streaming: false,
             auto_pong: true,
             outgoing_frame_size: None,
@@ -154,6 +158,34 @@ settings! {
     /// Most fragments accepted in one message (1009 beyond it). Bounds the work that many
     /// tiny fragments can cost.
     max_fragments / get_max_fragments: usize;
+    /// Most message bytes that may wait to be pulled (with
+    /// [`Connection::poll_event`](crate::Connection::poll_event)) before the connection stops
+    /// taking input; 1 MiB by default. Past it, the rest of a read is set aside unparsed (no
+    /// bigger than the read) and taken up again as the application pulls events, so that
+    /// one read of small compressed messages that each inflate to a lot cannot fill memory
+    /// (a deflate bomb spread over many messages): a connection holds at most this much plus
+    /// one message (one inflate step of 64 KiB in streaming mode) plus one read. Messages that
+    /// arrive whole and small are not counted (they never outgrow the read that brought them).
+    ///
+    /// ```
+    /// let mut config = wsflow::Config::default();
+    /// config.max_waiting_size(256 << 10);
+    /// assert_eq!(config.get_max_waiting_size(), 256 << 10);
+    /// ```
+    max_waiting_size / get_max_waiting_size: usize;
+    /// Fail the connection (1008, [`Timeout::Message`](crate::Timeout::Message)) when a
+    /// message that has started (its first frame header has arrived) is not complete this
+    /// long after; `None` (the default) waits forever. A peer that trickles a large message,
+    /// or never sends the last fragment, holds the connection's reassembly buffer only this
+    /// long (what other servers call a fragment or message timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut config = wsflow::Config::default();
+    /// config.message_timeout(Some(Duration::from_secs(30)));
+    /// assert_eq!(config.get_message_timeout(), Some(Duration::from_secs(30)));
+    /// ```
+    message_timeout / get_message_timeout: Option<Duration>;
     /// Deliver data frames as [`Event::Fragment`](crate::Event::Fragment)s as their bytes
     /// arrive instead of reassembled messages: memory stays bounded by the read size.
     streaming / get_streaming: bool;

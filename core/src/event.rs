@@ -98,6 +98,8 @@ pub enum Timeout {
     Keepalive,
     /// The peer did not answer our close frame in time.
     Close,
+    /// A message was not complete within [`Config::message_timeout`](crate::Config::message_timeout) (we sent 1008).
+    Message,
 }
 
 /// Bytes to write to the transport, pulled with

@@ -49,6 +49,11 @@ pub(crate) struct EventQueue {
     read_end: usize,
     /// The block being filled; it is sealed when full or when its first message is pulled.
     filling: Vec<u8>,
+    /// The payload bytes of the message and fragment events queued with [`push`](Self::push)
+    /// (small messages in blocks are not counted: they are never more than the read that
+    /// brought them). What inflation or reassembly made waits here: the connection stops
+    /// taking input while it is over [`Config::max_waiting_size`](crate::Config::max_waiting_size).
+    data_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -99,7 +104,14 @@ impl EventQueue {
         })
     }
 
+    /// See [`EventQueue::data_bytes`](#structfield.data_bytes).
+    #[inline]
+    pub(crate) fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
     pub(crate) fn push(&mut self, event: Event) {
+        self.data_bytes += data_len(&event);
         if std::mem::take(&mut self.run_open) {
             if let Some(last) = self.small.back_mut() {
                 last.flags |= ENDS_RUN;
@@ -173,6 +185,7 @@ impl EventQueue {
                 Entry::SmallRun => unreachable!("pop_small takes small messages"),
             },
         };
+        self.data_bytes -= data_len(&event);
         if self.entries.is_empty() {
             self.release();
         }
@@ -281,6 +294,16 @@ impl EventQueue {
             self.filling.shrink_to_fit();
         }
         self.sealed.push_back(Bytes::from(std::mem::take(&mut self.filling)));
+    }
+}
+
+/// The payload bytes of a message or fragment event (0 for the others).
+#[inline]
+fn data_len(event: &Event) -> usize {
+    match event {
+        Event::Message(message) => message.len(),
+        Event::Fragment { data, .. } => data.len(),
+        _ => 0,
     }
 }
 

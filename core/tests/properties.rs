@@ -128,8 +128,13 @@ proptest! {
         let chunked = run_server(&config, &input, &cuts);
         let bytewise: Vec<usize> = (1..input.len()).collect();
         let byte_by_byte = run_server(&config, &input, &bytewise);
+        // Holding input back after every message that waits changes nothing either.
+        let mut holding = Config::default();
+        holding.max_waiting_size(0);
+        let held = run_server(&holding, &input, &cuts);
         prop_assert_eq!(&whole, &chunked);
         prop_assert_eq!(&whole, &byte_by_byte);
+        prop_assert_eq!(&whole, &held);
         // Closed exactly once, and last.
         prop_assert_eq!(whole.0.iter().filter(|e| matches!(e, Event::Closed(_))).count(), 1);
         prop_assert!(matches!(whole.0.last(), Some(Event::Closed(_))));
@@ -156,9 +161,11 @@ proptest! {
         messages in proptest::collection::vec((any::<bool>(), prop_oneof![Just(0usize), 1usize..200, 3_900usize..4_200, 60_000usize..70_000], any::<bool>()), 0..6),
         frame_size in proptest::option::of(1usize..5000),
         deflate in any::<bool>(),
+        max_waiting_size in prop_oneof![Just(0usize), Just(1usize << 20)],
+        streaming in any::<bool>(),
     ) {
         let mut config = Config::default();
-        config.outgoing_frame_size(frame_size);
+        config.outgoing_frame_size(frame_size).max_waiting_size(max_waiting_size).streaming(streaming);
         if deflate {
             config.deflate(Some(wsflow::DeflateConfig::default()));
         }
@@ -180,8 +187,9 @@ proptest! {
             }
         }
         pair.drive();
-        prop_assert_eq!(pair.server_messages(), sent.clone());
-        prop_assert_eq!(pair.client_messages(), sent);
+        let (server_events, client_events) = (std::mem::take(&mut pair.server_events), std::mem::take(&mut pair.client_events));
+        prop_assert_eq!(support::messages(&merged_fragments(server_events)), sent.clone());
+        prop_assert_eq!(support::messages(&merged_fragments(client_events)), sent);
     }
 
     /// A server (no masks, so the same bytes) writes the same frames for a message sent

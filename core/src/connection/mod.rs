@@ -19,7 +19,7 @@ mod recv;
 mod send;
 mod timer;
 
-use recv::{IncomingFrame, IncomingMessage};
+use recv::{HeldInput, IncomingFrame, IncomingMessage};
 use send::{Chunk, OutgoingMessage};
 use timer::ping_interval;
 
@@ -262,6 +262,10 @@ pub struct Connection {
     frame_payload: Vec<u8>,
     /// (Boxed, as the close frames below: an idle connection's struct stays small.)
     message: Option<Box<IncomingMessage>>,
+    /// Input set aside while too many message bytes wait to be pulled.
+    held: Option<Box<HeldInput>>,
+    /// When the message being received must be complete ([`Config::message_timeout`]).
+    message_deadline: Option<Instant>,
 
     tx_buf: BytesMut,
     tx_queue: VecDeque<Chunk>,
@@ -323,6 +327,8 @@ impl Connection {
             frame: None,
             frame_payload: Vec::new(),
             message: None,
+            held: None,
+            message_deadline: None,
             tx_buf: BytesMut::new(),
             tx_queue: VecDeque::new(),
             tx_queued: 0,
@@ -406,7 +412,7 @@ impl Connection {
     #[inline]
     pub fn io_state(&self) -> IoState {
         IoState {
-            events_waiting: !self.events.is_empty(),
+            events_waiting: !self.events.is_empty() || self.held.is_some(),
             next_is_data: self.events.next_is_data(),
             can_send: self.can_send(),
             buffered: self.buffered_amount(),
@@ -431,7 +437,13 @@ impl Connection {
     // ---- inputs ----
 
     /// Reports that the transport was closed by the peer (read returned 0).
+    /// If input is held (see [`handle_data`](Self::handle_data)), the end is carried out
+    /// after it has been taken up.
     pub fn handle_eof(&mut self, now: Instant) {
+        if let Some(held) = self.held.as_mut() {
+            held.eof.get_or_insert(now);
+            return;
+        }
         self.carry_out_deferred_failure();
         match std::mem::replace(&mut self.phase, Phase::Done { linger: None }) {
             Phase::Open | Phase::CloseReceived { .. } | Phase::Failing { .. } | Phase::CloseSent { .. } => {
@@ -502,7 +514,11 @@ impl Connection {
 
     /// [`poll_event`](Self::poll_event) past the hot path (small messages).
     fn poll_other_event(&mut self) -> Option<Event> {
-        let event = self.events.pop();
+        let mut event = self.events.pop();
+        if event.is_none() && self.held.is_some() {
+            self.resume_held_input();
+            event = self.events.pop();
+        }
         if let (Some(Event::CloseReceived(_)), Phase::CloseReceived { since }) = (&event, &self.phase) {
             let since = *since;
             self.echo_close(since);
@@ -577,19 +593,37 @@ impl Connection {
 
     /// Fails the connection now: close frame with the error's code, then shutdown.
     fn fail_now(&mut self, now: Instant, error: ProtocolError) {
+        let text = error.to_string();
+        self.end_with(
+            now,
+            error.close_code(),
+            truncate_reason(&text),
+            CloseReason::Failed(error),
+        );
+    }
+
+    /// Ends the connection on one of our timers that cuts it short: close frame with `code`
+    /// and `text`, then shutdown.
+    fn fail_with_timeout(&mut self, now: Instant, code: CloseCode, text: &str, timeout: crate::event::Timeout) {
+        self.end_with(now, code, text, CloseReason::TimedOut(timeout));
+    }
+
+    /// Queues a close frame (if none was sent) and the shutdown; `Closed` with `reason` follows
+    /// at the peer's end of stream or the close timeout.
+    fn end_with(&mut self, now: Instant, code: CloseCode, text: &str, reason: CloseReason) {
         if matches!(self.phase, Phase::Open) {
-            let reason = error.to_string();
-            self.queue_close_frame(error.close_code(), truncate_reason(&reason));
+            self.queue_close_frame(code, text);
         }
         self.drop_receive_state();
         self.queue_shutdown();
         self.phase = Phase::Draining {
             deadline: deadline(now, self.config.close_timeout),
-            reason: CloseReason::Failed(error),
+            reason,
         };
     }
 
     fn drop_receive_state(&mut self) {
+        self.message_deadline = None;
         self.partial_header_len = 0;
         self.frame_payload = Vec::new();
         self.frame = None;

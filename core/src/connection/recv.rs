@@ -59,6 +59,21 @@ pub(super) struct IncomingMessage {
     inflated_len: usize,
 }
 
+/// Input set aside, unparsed, while more than [`Config::max_waiting_size`] bytes of
+/// messages wait to be pulled; taken up again when the application has pulled them.
+///
+/// [`Config::max_waiting_size`]: crate::Config::max_waiting_size
+#[derive(Debug)]
+pub(super) struct HeldInput {
+    data: Vec<u8>,
+    /// Where the bytes not yet taken start.
+    start: usize,
+    /// When the last of them arrived.
+    now: Instant,
+    /// When the transport's end was reported, if it came after them.
+    pub(super) eof: Option<Instant>,
+}
+
 impl IncomingMessage {
     fn new(kind: MessageKind, compressed: bool) -> Self {
         Self {
@@ -83,11 +98,73 @@ impl Connection {
     ///
     /// Payload bytes are copied (and unmasked in the same pass) straight into the buffer of
     /// the message they belong to; nothing else of `data` is kept.
+    ///
+    /// While more than [`Config::max_waiting_size`](crate::Config::max_waiting_size) bytes
+    /// of messages wait to be pulled, input is set aside unparsed (bytes fed meanwhile
+    /// join it: an event loop should pull events before it reads again, as the adapters
+    /// do; [`IoState::events_waiting`](super::IoState::events_waiting) stays true until all
+    /// of it is taken up) and taken up by [`poll_event`](Self::poll_event) once the events
+    /// before it are pulled.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, Event};
+    ///
+    /// let now = Instant::now();
+    /// let mut config = Config::default();
+    /// config.max_waiting_size(0); // stop after each message that must wait
+    /// let mut server = Connection::server(Arc::new(config), now);
+    /// // Three masked 2,000-byte messages in one read.
+    /// let frame = [&[0x82, 0xFE, 0x07, 0xD0, 0, 0, 0, 0][..], &[7; 2000]].concat();
+    /// server.handle_data(now, &frame.repeat(3));
+    /// let mut count = 0;
+    /// while let Some(Event::Message(message)) = server.poll_event() {
+    ///     assert_eq!(message.len(), 2000);
+    ///     count += 1;
+    /// }
+    /// assert_eq!(count, 3);
+    /// ```
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
         if data.is_empty() || !self.reads_frames() {
             return;
         }
-        self.process_received(now, data);
+        if let Some(held) = self.held.as_mut() {
+            // What came first is parsed first: the new bytes wait behind the held ones.
+            held.data.drain(..held.start);
+            held.start = 0;
+            held.data.extend_from_slice(data);
+            held.now = now;
+            return;
+        }
+        let left = self.process_received(now, data);
+        if left > 0 {
+            self.held = Some(Box::new(HeldInput {
+                data: data[data.len() - left..].to_vec(),
+                start: 0,
+                now,
+                eof: None,
+            }));
+        }
+    }
+
+    /// Takes up the held input (see [`handle_data`](Self::handle_data)), once the
+    /// application has pulled every event; then the end of the transport, if it was
+    /// reported after it.
+    pub(super) fn resume_held_input(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        let left = if self.reads_frames() {
+            self.process_received(held.now, &held.data[held.start..])
+        } else {
+            0
+        };
+        if left > 0 {
+            held.start = held.data.len() - left;
+            self.held = Some(held);
+        } else if let Some(at) = held.eof {
+            self.handle_eof(at);
+        }
     }
 
     // ---- receiving ----
@@ -96,8 +173,13 @@ impl Connection {
         matches!(self.phase, Phase::Open | Phase::CloseSent { .. })
     }
 
-    fn process_received(&mut self, now: Instant, mut data: &[u8]) {
+    /// Parses `data`; returns how many of its bytes (at its end) were not taken because too
+    /// many message bytes wait to be pulled (see [`HeldInput`]).
+    fn process_received(&mut self, now: Instant, mut data: &[u8]) -> usize {
         while !data.is_empty() && self.reads_frames() {
+            if self.events.data_bytes() > self.config.max_waiting_size {
+                return data.len();
+            }
             let mut frame = match self.frame.take() {
                 Some(frame) => frame,
                 None => {
@@ -108,16 +190,20 @@ impl Connection {
                             self.last_received = now;
                         }
                         if let Err(error) = taken {
-                            return self.fail(now, error);
+                            self.fail(now, error);
+                            return 0;
                         }
                         if data.is_empty() {
-                            return;
+                            return 0;
                         }
                     }
                     let header = match self.take_header(&mut data) {
                         Ok(Some(header)) => header,
-                        Ok(None) => return,
-                        Err(error) => return self.fail(now, error),
+                        Ok(None) => return 0,
+                        Err(error) => {
+                            self.fail(now, error);
+                            return 0;
+                        }
                     };
                     self.config.observe(crate::config::FrameDirection::Received, &header);
                     if !header.opcode.is_control() {
@@ -132,19 +218,28 @@ impl Connection {
                         let (wire, rest) = data.split_at(header.payload_len as usize);
                         data = rest;
                         if let Err(error) = self.deliver_whole(kind, wire, header.mask, read_left) {
-                            return self.fail(now, error);
+                            self.fail(now, error);
+                            return 0;
                         }
                         continue;
                     }
                     match self.start_frame(header) {
-                        Ok(frame) => frame,
-                        Err(error) => return self.fail(now, error),
+                        Ok(frame) => {
+                            if !frame.opcode.is_control() && self.message_deadline.is_none() {
+                                self.message_deadline =
+                                    self.config.message_timeout.map(|timeout| super::deadline(now, timeout));
+                            }
+                            frame
+                        }
+                        Err(error) => {
+                            self.fail(now, error);
+                            return 0;
+                        }
                     }
                 }
             };
             let take = (frame.len - frame.received).min(data.len());
             let (chunk, rest) = data.split_at(take);
-            data = rest;
             let offset = frame.received;
             frame.received += take;
             let complete = frame.received == frame.len;
@@ -152,21 +247,35 @@ impl Connection {
                 extend_unmasked(&mut self.frame_payload, chunk, frame.mask, offset);
                 if complete {
                     let payload = Bytes::from(std::mem::take(&mut self.frame_payload));
-                    self.on_control_frame(now, frame.opcode, payload)
+                    self.on_control_frame(now, frame.opcode, payload).map(|()| take)
                 } else {
-                    Ok(())
+                    Ok(take)
                 }
             } else {
                 self.last_received = now;
                 self.on_data(&mut frame, chunk, offset, complete)
             };
-            if let Err(error) = result {
-                return self.fail(now, error);
+            let taken = match result {
+                Ok(taken) => taken,
+                Err(error) => {
+                    self.fail(now, error);
+                    return 0;
+                }
+            };
+            if taken < take {
+                // Inflating in streaming mode stopped with input left: too much waits.
+                frame.received = offset + taken;
+                self.frame = Some(frame);
+                return data.len() - taken;
             }
+            data = rest;
             if !complete {
                 self.frame = Some(frame);
+            } else if self.message.is_none() {
+                self.message_deadline = None;
             }
         }
+        0
     }
 
     /// The fast path for a run of small whole messages at the start of `data`, the bulk of
@@ -367,14 +476,16 @@ impl Connection {
         Ok(whole.then_some(kind))
     }
 
-    /// Takes `chunk`, the payload bytes of a data frame at `offset` that arrived now.
+    /// Takes `chunk`, the payload bytes of a data frame at `offset` that arrived now; returns
+    /// how many of them it took (all of them, unless inflating in streaming mode stopped
+    /// because too many bytes wait to be pulled).
     fn on_data(
         &mut self,
         frame: &mut IncomingFrame,
         chunk: &[u8],
         offset: usize,
         complete: bool,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<usize, ProtocolError> {
         let ends_message = complete && frame.fin;
         // A message in one frame collects in `frame_payload`, sized to the frame as its bytes
         // arrive; a fragmented one in its reassembly buffer.
@@ -394,7 +505,9 @@ impl Connection {
                     return self.on_compressed_data(frame, chunk, offset, ends_message);
                 }
                 if self.config.streaming {
-                    return self.on_streamed_data(frame, chunk, offset, ends_message);
+                    return self
+                        .on_streamed_data(frame, chunk, offset, ends_message)
+                        .map(|()| chunk.len());
                 }
                 (message.kind, &mut message.assembled, &mut message.utf8)
             }
@@ -406,11 +519,11 @@ impl Connection {
             utf8.feed(&buffer[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !ends_message {
-            return Ok(());
+            return Ok(chunk.len());
         }
         let payload = Bytes::from(std::mem::take(buffer));
         self.message = None;
-        self.deliver(kind, payload)
+        self.deliver(kind, payload).map(|()| chunk.len())
     }
 
     /// Takes payload bytes of an uncompressed message in streaming mode: each piece is
@@ -449,7 +562,10 @@ impl Connection {
     }
 
     /// Takes payload bytes of a compressed message: inflates them (bounded by the message
-    /// size limit), validates text as it inflates, and delivers as `on_data` does.
+    /// size limit), validates text as it inflates, and delivers as `on_data` does. In
+    /// streaming mode it stops, with input left, once more than
+    /// [`Config::max_waiting_size`](crate::Config::max_waiting_size) bytes wait to be pulled;
+    /// returns how many bytes of `chunk` it took.
     #[cfg(feature = "deflate")]
     fn on_compressed_data(
         &mut self,
@@ -457,7 +573,7 @@ impl Connection {
         chunk: &[u8],
         offset: usize,
         ends_message: bool,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<usize, ProtocolError> {
         let (Some(message), Some(codec)) = (self.message.as_mut(), self.deflate.as_mut()) else {
             return Err(ProtocolError::CompressionError);
         };
@@ -514,26 +630,31 @@ impl Connection {
                         fin: finish,
                     });
                 }
+                // Stop where input is left (what zlib holds without input is little), so
+                // that the rest is inflated when the fragments so far have been pulled.
+                if !input_done && consumed < input.len() && self.events.data_bytes() > self.config.max_waiting_size {
+                    return Ok(consumed);
+                }
             }
             if input_done {
                 break;
             }
         }
         if !ends_message {
-            return Ok(());
+            return Ok(chunk.len());
         }
         if streaming {
             self.message = None;
-            return Ok(());
+            return Ok(chunk.len());
         }
         let payload = Bytes::from(std::mem::take(&mut message.inflated));
         self.message = None;
-        self.deliver(kind, payload)
+        self.deliver(kind, payload).map(|()| chunk.len())
     }
 
     /// Without the `deflate` feature no message is ever marked compressed.
     #[cfg(not(feature = "deflate"))]
-    fn on_compressed_data(&mut self, _: &IncomingFrame, _: &[u8], _: usize, _: bool) -> Result<(), ProtocolError> {
+    fn on_compressed_data(&mut self, _: &IncomingFrame, _: &[u8], _: usize, _: bool) -> Result<usize, ProtocolError> {
         Err(ProtocolError::CompressionError)
     }
 

@@ -31,6 +31,12 @@ impl Connection {
                     self.finish(now, CloseReason::TimedOut(Timeout::Keepalive));
                     return;
                 }
+                // (Not while input is held: the rest of the message may be in it.)
+                if self.message_deadline.is_some_and(|at| now >= at) && self.held.is_none() {
+                    self.message_deadline = None;
+                    self.fail_with_timeout(now, CloseCode::POLICY_VIOLATION, "message timeout", Timeout::Message);
+                    return;
+                }
                 if let Some(idle) = self.config.idle_timeout {
                     if now >= deadline(self.last_received, idle) {
                         self.start_close(now, CloseCode::GOING_AWAY, "idle timeout");
@@ -70,7 +76,11 @@ impl Connection {
         match &self.phase {
             Phase::Open => {
                 let idle = self.config.idle_timeout.map(|idle| deadline(self.last_received, idle));
-                [self.next_ping, self.pong_deadline, idle].into_iter().flatten().min()
+                let message = self.message_deadline.filter(|_| self.held.is_none());
+                [self.next_ping, self.pong_deadline, idle, message]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             Phase::CloseSent { deadline } | Phase::AwaitingEof { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(*deadline)
