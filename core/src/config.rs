@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::budget::MemoryBudget;
 use crate::frame::FrameHeader;
 
 /// Which way a frame went, for a [`FrameObserver`].
@@ -65,6 +66,7 @@ pub struct Config {
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<crate::deflate::DeflateConfig>,
     pub(crate) frame_observer: ObserverSlot,
+    pub(crate) memory_budget: Option<MemoryBudget>,
 }
 
 impl Default for Config {
@@ -88,11 +90,34 @@ impl Default for Config {
             #[cfg(feature = "deflate")]
             deflate: None,
             frame_observer: ObserverSlot(None),
+            memory_budget: None,
         }
     }
 }
 
 impl Config {
+    /// Shares `budget` among every connection made with this config (and any other config
+    /// holding a clone of it): together they hold at most its limit in unfinished incoming
+    /// messages, and a connection that would pass it is failed with 1013 (see
+    /// [`MemoryBudget`]). `None` (the default): each connection is bounded only by its own
+    /// limits.
+    ///
+    /// ```
+    /// let budget = wsflow::MemoryBudget::new(256 << 20);
+    /// let mut config = wsflow::Config::default();
+    /// config.memory_budget(Some(budget.clone()));
+    /// assert_eq!(config.get_memory_budget().map(|budget| budget.limit()), Some(256 << 20));
+    /// ```
+    pub fn memory_budget(&mut self, budget: Option<MemoryBudget>) -> &mut Self {
+        self.memory_budget = budget;
+        self
+    }
+
+    /// The value set by [`Config::memory_budget`].
+    pub fn get_memory_budget(&self) -> Option<&MemoryBudget> {
+        self.memory_budget.as_ref()
+    }
+
     /// Calls `observer` with the header of every frame a connection with this config reads
     /// (as soon as the header is complete) or queues to send, control frames included: a
     /// frame log for debugging tools. Off (`None`) by default; while it is set, runs of small

@@ -56,6 +56,14 @@ pub enum ProtocolError {
     },
     /// A compressed message that does not inflate (RFC 7692 §7.2.2).
     CompressionError,
+    /// The connection's unfinished message would take the memory budget shared with other
+    /// connections past its limit ([`MemoryBudget`](crate::MemoryBudget)).
+    MemoryBudgetExceeded {
+        /// The bytes this connection held for the unfinished message.
+        held: usize,
+        /// The budget's limit (for all connections together).
+        limit: usize,
+    },
 }
 
 impl ProtocolError {
@@ -66,6 +74,7 @@ impl ProtocolError {
             Self::FrameTooBig { .. } | Self::MessageTooBig { .. } | Self::TooManyFragments { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
+            Self::MemoryBudgetExceeded { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -92,6 +101,10 @@ impl fmt::Display for ProtocolError {
             }
             Self::TooManyFragments { limit } => write!(f, "message has more than {limit} fragments"),
             Self::CompressionError => f.write_str("compressed message does not inflate"),
+            Self::MemoryBudgetExceeded { held, limit } => write!(
+                f,
+                "an unfinished message of {held} bytes does not fit the {limit}-byte memory budget"
+            ),
         }
     }
 }

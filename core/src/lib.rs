@@ -56,6 +56,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod budget;
 mod config;
 mod connection;
 #[cfg(feature = "deflate")]
@@ -70,6 +71,7 @@ mod proxy;
 mod queue;
 pub mod utf8;
 
+pub use budget::MemoryBudget;
 /// The shared byte buffer of the public API (message payloads, [`Transmit::Data`]),
 /// re-exported so that users need no `bytes` dependency of their own.
 pub use bytes::Bytes;

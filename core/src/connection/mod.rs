@@ -266,6 +266,8 @@ pub struct Connection {
     held: Option<Box<HeldInput>>,
     /// When the message being received must be complete ([`Config::message_timeout`]).
     message_deadline: Option<Instant>,
+    /// What the unfinished message holds of [`Config::memory_budget`].
+    budget_charge: crate::budget::Charge,
 
     tx_buf: BytesMut,
     tx_queue: VecDeque<Chunk>,
@@ -329,6 +331,7 @@ impl Connection {
             message: None,
             held: None,
             message_deadline: None,
+            budget_charge: Default::default(),
             tx_buf: BytesMut::new(),
             tx_queue: VecDeque::new(),
             tx_queued: 0,
@@ -624,6 +627,7 @@ impl Connection {
 
     fn drop_receive_state(&mut self) {
         self.message_deadline = None;
+        self.budget_charge.release();
         self.partial_header_len = 0;
         self.frame_payload = Vec::new();
         self.frame = None;

@@ -519,11 +519,27 @@ impl Connection {
             utf8.feed(&buffer[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !ends_message {
+            let held = buffer.capacity();
+            self.charge_unfinished(held)?;
             return Ok(chunk.len());
         }
         let payload = Bytes::from(std::mem::take(buffer));
         self.message = None;
+        self.budget_charge.release();
         self.deliver(kind, payload).map(|()| chunk.len())
+    }
+
+    /// Makes the unfinished message's charge to [`Config::memory_budget`](crate::Config::memory_budget)
+    /// cover the `held` bytes of its buffer, or fails the connection (1013) when the budget
+    /// has no room.
+    fn charge_unfinished(&mut self, held: usize) -> Result<(), ProtocolError> {
+        match &self.config.memory_budget {
+            Some(budget) => self
+                .budget_charge
+                .cover(budget, held)
+                .map_err(|limit| ProtocolError::MemoryBudgetExceeded { held, limit }),
+            None => Ok(()),
+        }
     }
 
     /// Takes payload bytes of an uncompressed message in streaming mode: each piece is
@@ -641,6 +657,10 @@ impl Connection {
             }
         }
         if !ends_message {
+            if !streaming {
+                let held = message.inflated.capacity();
+                self.charge_unfinished(held)?;
+            }
             return Ok(chunk.len());
         }
         if streaming {
@@ -649,6 +669,7 @@ impl Connection {
         }
         let payload = Bytes::from(std::mem::take(&mut message.inflated));
         self.message = None;
+        self.budget_charge.release();
         self.deliver(kind, payload).map(|()| chunk.len())
     }
 
