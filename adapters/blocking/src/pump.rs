@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 
 use wsflow_io::{Outbox, SansIo};
 
-use crate::transport::Transport;
+use crate::transport::{Transport, TIMEOUT_SLACK};
 use crate::Error;
 
 /// Bytes read at a time. Held for the connection's life: the thread blocks in `read` on it.
 const READ_BUFFER_SIZE: usize = 16 << 10;
-/// A read that gave up at least this close to its timeout timed out (kernels never wake
-/// early); one that gave up sooner hit a non-blocking socket.
-const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// Writes everything `outbox` holds to `stream`, then shuts its write side down if the
 /// core asked to. On error (`WouldBlock` on a non-blocking socket) what is left stays queued.
@@ -24,6 +21,50 @@ pub(crate) fn write_outbox(outbox: &mut Outbox, stream: &mut impl Transport) -> 
         stream.shutdown_write()?;
     }
     Ok(())
+}
+
+/// Writes bounded by the core's next deadline, and whether a write timeout is left set on
+/// the stream (cleared once no deadline bounds the writes).
+#[derive(Debug, Default)]
+pub(crate) struct WriteDeadline {
+    timeout_set: bool,
+}
+
+/// How a write bounded by a deadline ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Everything queued was written.
+    All,
+    /// The deadline came first; what is left stays queued.
+    DeadlinePassed,
+}
+
+impl WriteDeadline {
+    /// [`write_outbox`], giving up when `deadline` passes (the core's next deadline: its
+    /// timers must run even while a peer that stopped reading holds the write).
+    pub(crate) fn write(
+        &mut self,
+        outbox: &mut Outbox,
+        stream: &mut impl Transport,
+        deadline: Option<Instant>,
+    ) -> io::Result<Written> {
+        let Some(deadline) = deadline else {
+            if std::mem::take(&mut self.timeout_set) {
+                stream.set_write_timeout(None)?;
+            }
+            return write_outbox(outbox, stream).map(|()| Written::All);
+        };
+        self.timeout_set = true;
+        match outbox.write_to(&mut stream.writer_until(deadline)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => return Ok(Written::DeadlinePassed),
+            Err(error) => return Err(error),
+        }
+        if outbox.take_shutdown() {
+            stream.shutdown_write()?;
+        }
+        Ok(Written::All)
+    }
 }
 
 /// What one read brought.
@@ -83,7 +124,7 @@ impl Inbox {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(Input::Timer),
             Err(error)
                 if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-                    && wait.is_some_and(|wait| started.elapsed() + TIMER_SLACK >= wait) =>
+                    && wait.is_some_and(|wait| started.elapsed() + TIMEOUT_SLACK >= wait) =>
             {
                 Ok(Input::Timer)
             }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use wsflow::Closed;
 
-use crate::pump::{write_outbox, Inbox, Input};
+use crate::pump::{Inbox, Input, WriteDeadline, Written};
 use crate::transport::Transport;
 use crate::websocket::{receiving_methods, sending_methods, Core, Endpoint, Receiving, Sending};
 use crate::Error;
@@ -26,7 +26,8 @@ const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct Shared<S> {
     core: Mutex<Core>,
-    writer: Mutex<S>,
+    /// The writing handle, and the write timeout set on it.
+    writer: Mutex<(S, WriteDeadline)>,
 }
 
 impl<S: Transport> Shared<S> {
@@ -54,17 +55,30 @@ impl<S: Transport> Shared<S> {
                 return Ok(());
             }
             let mut batch = std::mem::take(outbox);
+            let deadline = conn.poll_timeout();
             drop(core);
-            if let Err(error) = write_outbox(&mut batch, &mut *writer) {
-                self.core().outbox = batch;
-                return Err(error);
+            let (stream, write_deadline) = &mut *writer;
+            match write_deadline.write(&mut batch, stream, deadline) {
+                Ok(Written::All) => {}
+                Ok(Written::DeadlinePassed) => {
+                    let mut core = self.core();
+                    core.outbox = batch;
+                    if core.run_timers() {
+                        return Ok(());
+                    }
+                }
+                Err(error) => {
+                    let mut core = self.core();
+                    core.outbox = batch;
+                    return core.write_failed(error);
+                }
             }
         }
     }
 }
 
 pub(crate) fn split<S: Transport>(
-    writer: S,
+    writer: (S, WriteDeadline),
     reader: S,
     core: Core,
     inbox: Inbox,

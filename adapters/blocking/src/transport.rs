@@ -2,7 +2,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A blocking byte stream the adapter can drive: `Read + Write`, plus a read timeout (how
 /// the core's timers fire), a half-close (how [`Transmit::Shutdown`](wsflow::Transmit) is
@@ -20,6 +20,30 @@ pub trait Transport: Read + Write {
     /// # Errors
     /// When the stream cannot set the timeout.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Makes the next writes give up with `WouldBlock` or `TimedOut` after `timeout`
+    /// (`None`: wait forever): how a write to a peer that stops reading is bounded by the
+    /// core's timers (the close timeout, keepalive). Never called with a zero duration. The
+    /// default does nothing: writes to such a peer then wait for it.
+    ///
+    /// # Errors
+    /// When the stream cannot set the timeout.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// The stream as a writer whose every wait for the peer ends by `deadline` (the core's
+    /// next timer): a write gives up with `ErrorKind::TimedOut` once it passes. The default
+    /// sets the write timeout ([`set_write_timeout`](Self::set_write_timeout)) to the time
+    /// left before each write. A stream that buffers and loops over its socket (TLS) must
+    /// bound each write to the socket underneath instead, as the rustls streams here do.
+    fn writer_until(&mut self, deadline: Instant) -> impl Write + '_
+    where
+        Self: Sized,
+    {
+        Until::new(self, deadline)
+    }
 
     /// Shuts down the write side (TCP FIN, TLS `close_notify` first). The default flushes.
     ///
@@ -46,6 +70,94 @@ pub trait Transport: Read + Write {
     }
 }
 
+/// A writer over a [`Transport`] whose every write gives up with `TimedOut` once a deadline
+/// has passed (the default [`Transport::writer_until`]).
+#[derive(Debug)]
+pub(crate) struct Until<'a, T> {
+    inner: &'a mut T,
+    deadline: Instant,
+}
+
+impl<'a, T: Transport> Until<'a, T> {
+    /// `inner`, writing until `deadline`.
+    pub(crate) fn new(inner: &'a mut T, deadline: Instant) -> Self {
+        Self { inner, deadline }
+    }
+
+    /// Writes with the write timeout set to the time left. A blocking write that gives up
+    /// at that timeout (`WouldBlock` after waiting it out) becomes `TimedOut`; a
+    /// non-blocking stream's `WouldBlock` (at once) stays as it is.
+    fn bounded<R>(&mut self, write: impl FnOnce(&mut T) -> io::Result<R>) -> io::Result<R> {
+        let started = Instant::now();
+        let left = self.deadline.saturating_duration_since(started);
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.inner.set_write_timeout(Some(left))?;
+        match write(self.inner) {
+            Err(error)
+                if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+                    && started.elapsed() + TIMEOUT_SLACK >= left =>
+            {
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            other => other,
+        }
+    }
+}
+
+/// A read or write that gave up at least this close to its timeout timed out (kernels never
+/// wake early); one that gave up sooner hit a non-blocking socket.
+pub(crate) const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
+/// rustls reads through the socket only while handshaking, never in a write after it.
+impl<T: Transport> Read for Until<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<T: Transport> Write for Until<'_, T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bounded(|inner| inner.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.bounded(|inner| inner.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.bounded(|inner| inner.flush())
+    }
+}
+
+/// A rustls connection writing through a socket bounded by a deadline: every socket write
+/// in rustls's loops gives up once it has passed.
+#[cfg(feature = "rustls")]
+struct TlsUntil<'a, C> {
+    conn: &'a mut C,
+    sock: Until<'a, TcpStream>,
+}
+
+#[cfg(feature = "rustls")]
+impl<C, D> Write for TlsUntil<'_, C>
+where
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        rustls::Stream::new(self.conn, &mut self.sock).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        rustls::Stream::new(self.conn, &mut self.sock).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        rustls::Stream::new(self.conn, &mut self.sock).flush()
+    }
+}
+
 /// `NotConnected` after a shutdown just means the peer went first.
 fn ignore_not_connected(result: io::Result<()>) -> io::Result<()> {
     match result {
@@ -57,6 +169,10 @@ fn ignore_not_connected(result: io::Result<()>) -> io::Result<()> {
 impl Transport for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -72,6 +188,10 @@ impl Transport for TcpStream {
 impl Transport for std::os::unix::net::UnixStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -91,6 +211,18 @@ where
 {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_read_timeout(timeout)
+    }
+
+    fn writer_until(&mut self, deadline: Instant) -> impl Write + '_ {
+        let rustls::StreamOwned { conn, sock } = self;
+        TlsUntil {
+            conn,
+            sock: Until::new(sock, deadline),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -167,6 +299,18 @@ impl Transport for MaybeTlsStream {
         self.tcp().set_read_timeout(timeout)
     }
 
+    fn writer_until(&mut self, deadline: Instant) -> impl Write + '_ {
+        match self {
+            Self::Plain(stream) => MaybeTlsUntil::Plain(Until::new(stream, deadline)),
+            #[cfg(feature = "rustls")]
+            Self::Rustls(stream) => MaybeTlsUntil::Rustls(stream.writer_until(deadline)),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(timeout)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(stream) => stream.shutdown_write(),
@@ -184,6 +328,36 @@ impl Transport for MaybeTlsStream {
                 io::ErrorKind::Unsupported,
                 "a TLS stream cannot be split into two halves; use one thread with WebSocket, or plain TCP",
             )),
+        }
+    }
+}
+
+/// [`MaybeTlsStream::writer_until`]: the writer of either kind of stream.
+enum MaybeTlsUntil<P, T> {
+    Plain(P),
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    Rustls(T),
+}
+
+impl<P: Write, T: Write> Write for MaybeTlsUntil<P, T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(writer) => writer.write(buf),
+            Self::Rustls(writer) => writer.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Plain(writer) => writer.write_vectored(bufs),
+            Self::Rustls(writer) => writer.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(writer) => writer.flush(),
+            Self::Rustls(writer) => writer.flush(),
         }
     }
 }

@@ -10,7 +10,7 @@ use wsflow::{Closed, Config, Connection, Event, Message, SendError};
 
 use wsflow_io::{Outbox, DEFAULT_HIGH_WATER_MARK};
 
-use crate::pump::{write_outbox, Inbox, Input};
+use crate::pump::{Inbox, Input, WriteDeadline, Written};
 use crate::split::{WsReceiver, WsSender};
 use crate::transport::Transport;
 use crate::Error;
@@ -35,6 +35,31 @@ impl Core {
 
     pub(crate) fn buffered_amount(&self) -> usize {
         self.conn.buffered_amount() + self.outbox.queued()
+    }
+
+    /// A write failed with `error`. A peer that reset or dropped the transport is the end
+    /// of the stream for the core, not an error (as on the async adapters): nothing more is
+    /// written, and the core says how the connection ends (`Closed` with 1006, or clean
+    /// when the closing handshake was done).
+    pub(crate) fn write_failed(&mut self, error: io::Error) -> io::Result<()> {
+        if !wsflow_io::is_peer_gone(&error) {
+            return Err(error);
+        }
+        self.outbox.fail();
+        self.conn.handle_eof(Instant::now());
+        Ok(())
+    }
+
+    /// Runs the core's timers after a write waited until their deadline. Returns whether
+    /// the core is done with the transport (closed, and its linger over): what is left to
+    /// write is then dropped, as the core says (see [`Event::Closed`]).
+    pub(crate) fn run_timers(&mut self) -> bool {
+        self.conn.handle_timeout(Instant::now());
+        let done = self.conn.state() == wsflow::State::Closed && self.conn.poll_timeout().is_none();
+        if done {
+            self.outbox.fail();
+        }
+        done
     }
 }
 
@@ -317,6 +342,7 @@ pub struct WebSocket<S> {
     stream: S,
     core: Core,
     inbox: Inbox,
+    write_deadline: WriteDeadline,
     high_water_mark: usize,
 }
 
@@ -346,6 +372,7 @@ impl<S: Transport> WebSocket<S> {
                 closed: None,
             },
             inbox,
+            write_deadline: WriteDeadline::default(),
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
         };
         websocket.write_queued()?;
@@ -401,7 +428,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn split(self) -> Result<(WsSender<S>, WsReceiver<S>), Error> {
         let reader = self.stream.try_clone()?;
         Ok(crate::split::split(
-            self.stream,
+            (self.stream, self.write_deadline),
             reader,
             self.core,
             self.inbox,
@@ -416,8 +443,22 @@ impl<S: Transport> Endpoint for WebSocket<S> {
     }
 
     fn write_queued(&mut self) -> Result<(), Error> {
-        self.core.outbox.pull(&mut self.core.conn);
-        Ok(write_outbox(&mut self.core.outbox, &mut self.stream)?)
+        loop {
+            self.core.outbox.pull(&mut self.core.conn);
+            let deadline = self.core.conn.poll_timeout();
+            match self
+                .write_deadline
+                .write(&mut self.core.outbox, &mut self.stream, deadline)
+            {
+                Ok(Written::All) => return Ok(()),
+                Ok(Written::DeadlinePassed) => {
+                    if self.core.run_timers() {
+                        return Ok(());
+                    }
+                }
+                Err(error) => return Ok(self.core.write_failed(error)?),
+            }
+        }
     }
 }
 

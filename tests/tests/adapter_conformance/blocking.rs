@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::thread;
@@ -13,7 +14,10 @@ use wsflow::{CloseCode, Closed, Config, Event, Message, MessageKind, Request, Re
 use wsflow_blocking::{MaybeTlsStream, Transport, WebSocket, WsReceiver, WsSender};
 use wsflow_io::{Accepted, ClientBuilder, Decision, Error};
 
-use super::{echo_until_closed, Adapter, Clock, Counted, Joined, PairStream, Receiver, Sender, WriteCounter, Ws};
+use super::{
+    accept_all, serve, upgraded, Adapter, Clock, Counted, Joined, PairStream, Receiver, Sender, Serve, Served,
+    WriteCounter, Ws,
+};
 use crate::common::within;
 
 pub struct Blocking;
@@ -69,13 +73,18 @@ impl Adapter for Blocking {
         matches!(websocket.get_ref(), MaybeTlsStream::Rustls(_))
     }
 
-    fn wss_echo_server(config: Arc<rustls::ServerConfig>) -> (u16, Joined<Closed>) {
+    fn tcp_server(tls: Option<Arc<rustls::ServerConfig>>, config: Arc<Config>, how: Serve) -> (u16, Joined<Served>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = Self::spawn(async move {
             let (tcp, _) = listener.accept().unwrap();
-            let websocket = wsflow_blocking::accept(wsflow_blocking::tls_accept(tcp, config).unwrap()).unwrap();
-            echo_until_closed(websocket).await
+            match tls {
+                Some(tls) => {
+                    let tls = wsflow_blocking::tls_accept(tcp, tls).unwrap();
+                    serve::<Self, _>(upgraded(wsflow_blocking::accept_with(tls, config, accept_all)), how).await
+                }
+                None => serve::<Self, _>(upgraded(wsflow_blocking::accept_with(tcp, config, accept_all)), how).await,
+            }
         });
         (port, server)
     }
@@ -126,6 +135,10 @@ impl Transport for Counted<UnixStream> {
         Transport::set_read_timeout(&self.inner, timeout)
     }
 
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Transport::set_write_timeout(&self.inner, timeout)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.inner.shutdown_write()
     }
@@ -143,6 +156,18 @@ pub trait NonBlocking {
 impl NonBlocking for Counted<UnixStream> {
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.inner.set_nonblocking(nonblocking)
+    }
+}
+
+impl NonBlocking for TcpStream {
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, nonblocking)
+    }
+}
+
+impl NonBlocking for wsflow_blocking::TlsServerStream {
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
     }
 }
 

@@ -81,9 +81,10 @@ pub trait Adapter: Sized + 'static {
     /// Whether the connection runs over TLS.
     fn is_tls(websocket: &Self::UrlWs) -> bool;
 
-    /// A loopback `wss://` server with `config` that echoes one connection until it
-    /// closes. Returns its port and how the connection ended. Called within [`Self::run`].
-    fn wss_echo_server(config: Arc<rustls::ServerConfig>) -> (u16, Joined<Closed>);
+    /// A loopback server (`wss://` with `tls`, else `ws://`) that upgrades one connection
+    /// with `config` and [`serve`]s it as `how` says. Returns its port and what happened.
+    /// Called within [`Self::run`].
+    fn tcp_server(tls: Option<Arc<rustls::ServerConfig>>, config: Arc<Config>, how: Serve) -> (u16, Joined<Served>);
 }
 
 /// The sending side: a whole connection or its sending half.
@@ -327,6 +328,14 @@ pub fn accept_all(_: &Request) -> Decision {
     Decision::Accept(wsflow::Accept::new())
 }
 
+/// The connection of an upgrade, or fails the test.
+pub fn upgraded<W>(accepted: Result<Accepted<W>, Error>) -> W {
+    match accepted.unwrap() {
+        Accepted::WebSocket(websocket, _) => websocket,
+        Accepted::Responded(request) => panic!("not upgraded: {request:?}"),
+    }
+}
+
 /// Upgrades the server end of a stream, or fails the test.
 pub async fn accept<A: Adapter>(stream: A::Stream, config: Arc<Config>) -> A::Ws {
     match A::accept_with(stream, config, accept_all).await.unwrap() {
@@ -351,6 +360,71 @@ pub async fn connected<A: Adapter>(server_config: Config) -> Connected<A> {
         server: server.await,
         client,
         client_writes,
+    }
+}
+
+/// What a [`Adapter::tcp_server`] does with its connection.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // `Flood` is for transport_faults.rs
+pub enum Serve {
+    /// Echo every message until the connection closes.
+    Echo,
+    /// With the high-water mark set to `high_water_mark`, send binary messages of
+    /// `message_size` bytes until a send would wait (at most 256 MiB), then close with 1000
+    /// and receive until the end.
+    Flood {
+        message_size: usize,
+        high_water_mark: usize,
+    },
+}
+
+/// What a [`Adapter::tcp_server`] saw.
+#[derive(Debug)]
+#[allow(dead_code)] // `most_buffered` and `closing_took` are for transport_faults.rs
+pub struct Served {
+    pub closed: Closed,
+    /// The most bytes the connection held queued after a send.
+    pub most_buffered: usize,
+    /// From the close to the end (`Flood`).
+    pub closing_took: std::time::Duration,
+}
+
+/// Serves a connection as `how` says.
+pub async fn serve<A: Adapter, W: Ws>(mut websocket: W, how: Serve) -> Served {
+    let Serve::Flood {
+        message_size,
+        high_water_mark,
+    } = how
+    else {
+        let closed = echo_until_closed(websocket).await;
+        return Served {
+            closed,
+            most_buffered: 0,
+            closing_took: std::time::Duration::ZERO,
+        };
+    };
+    websocket.set_high_water_mark(high_water_mark);
+    let message = Message::Binary(Bytes::from(vec![0x5a; message_size]));
+    let mut most_buffered = 0;
+    let mut sent = 0;
+    loop {
+        let outcome = websocket.try_send(message.clone());
+        most_buffered = most_buffered.max(websocket.buffered_amount());
+        sent += message_size;
+        match outcome {
+            Some(Ok(())) => assert!(sent < 256 << 20, "no backpressure after 256 MiB"),
+            None => break,
+            Some(Err(error)) => panic!("send failed: {error}"),
+        }
+    }
+    let start = A::now();
+    // The close waits behind what is queued; the close timeout bounds it.
+    let _ = websocket.close(CloseCode::NORMAL, "done").await;
+    while let Ok(Some(_)) = websocket.recv().await {}
+    Served {
+        closed: websocket.closed().expect("the connection ended"),
+        most_buffered,
+        closing_took: A::now() - start,
     }
 }
 

@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Async;
-use wsflow::{Closed, Config, Request, Response};
+use wsflow::{Config, Request, Response};
 use wsflow_io::{Accepted, ClientBuilder, Decision, Error};
 
-use super::{echo_until_closed, Adapter, Clock, Counted, Joined, PairStream, WriteCounter};
+use super::{accept_all, serve, upgraded, Adapter, Clock, Counted, Joined, PairStream, Serve, Served, WriteCounter};
 use crate::common::within;
 
 pub struct Smol;
@@ -82,15 +82,22 @@ impl Adapter for Smol {
         matches!(websocket.get_ref(), wsflow_smol::MaybeTlsStream::Rustls(_))
     }
 
-    fn wss_echo_server(config: Arc<rustls::ServerConfig>) -> (u16, Joined<Closed>) {
+    fn tcp_server(tls: Option<Arc<rustls::ServerConfig>>, config: Arc<Config>, how: Serve) -> (u16, Joined<Served>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let listener = smol::net::TcpListener::try_from(listener).unwrap();
-        let acceptor = wsflow_smol::futures_rustls::TlsAcceptor::from(config);
         let server = Self::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            let websocket = wsflow_smol::accept(acceptor.accept(tcp).await.unwrap()).await.unwrap();
-            echo_until_closed(websocket).await
+            match tls {
+                Some(tls) => {
+                    let tls = wsflow_smol::futures_rustls::TlsAcceptor::from(tls)
+                        .accept(tcp)
+                        .await
+                        .unwrap();
+                    serve::<Self, _>(upgraded(wsflow_smol::accept_with(tls, config, accept_all).await), how).await
+                }
+                None => serve::<Self, _>(upgraded(wsflow_smol::accept_with(tcp, config, accept_all).await), how).await,
+            }
         });
         (port, server)
     }

@@ -10,10 +10,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-use wsflow::{Closed, Config, Request, Response};
+use wsflow::{Config, Request, Response};
 use wsflow_io::{Accepted, ClientBuilder, Decision, Error};
 
-use super::{echo_until_closed, Adapter, Clock, Counted, Joined, PairStream, WriteCounter};
+use super::{accept_all, serve, upgraded, Adapter, Clock, Counted, Joined, PairStream, Serve, Served, WriteCounter};
 use crate::common::within;
 
 /// What a pipe holds before a write must wait, as a socket's buffers would.
@@ -95,16 +95,23 @@ impl Adapter for Tokio {
         matches!(websocket.get_ref(), wsflow_tokio::MaybeTlsStream::Rustls(_))
     }
 
-    fn wss_echo_server(config: Arc<rustls::ServerConfig>) -> (u16, Joined<Closed>) {
+    fn tcp_server(tls: Option<Arc<rustls::ServerConfig>>, config: Arc<Config>, how: Serve) -> (u16, Joined<Served>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let acceptor = wsflow_tokio::tokio_rustls::TlsAcceptor::from(config);
         let server = Self::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            let websocket = wsflow_tokio::accept(acceptor.accept(tcp).await.unwrap()).await.unwrap();
-            echo_until_closed(websocket).await
+            match tls {
+                Some(tls) => {
+                    let tls = wsflow_tokio::tokio_rustls::TlsAcceptor::from(tls)
+                        .accept(tcp)
+                        .await
+                        .unwrap();
+                    serve::<Self, _>(upgraded(wsflow_tokio::accept_with(tls, config, accept_all).await), how).await
+                }
+                None => serve::<Self, _>(upgraded(wsflow_tokio::accept_with(tcp, config, accept_all).await), how).await,
+            }
         });
         (port, server)
     }
