@@ -117,7 +117,11 @@ impl Checks {
         } else {
             self.failed += 1;
         }
-        let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
         println!("{} {name}{detail}", if ok { "PASS" } else { "FAIL" });
     }
 
@@ -147,8 +151,14 @@ fn messages() -> Vec<(&'static str, Message)> {
         ("text", Message::text("hello, event loop")),
         ("non-ASCII text", Message::text("héllo wörld ✓ 🦀")),
         ("empty text", Message::text("")),
-        ("binary, every byte value", Message::binary((0..=255).collect::<Vec<u8>>())),
-        ("compressible text, 66,000 bytes", Message::text("event loop ".repeat(6000))),
+        (
+            "binary, every byte value",
+            Message::binary((0..=255).collect::<Vec<u8>>()),
+        ),
+        (
+            "compressible text, 66,000 bytes",
+            Message::text("event loop ".repeat(6000)),
+        ),
         ("125-byte binary", sized(125)),
         ("126-byte binary", sized(126)),
         ("65,535-byte binary", sized(65535)),
@@ -172,12 +182,18 @@ impl Handler for Checks {
         // One text message in three fragments, split inside "é": echoed as one message.
         let whole = "fragments: héllo";
         let split = whole.find('é').unwrap_or(0) + 1;
-        let parts = [&whole.as_bytes()[..8], &whole.as_bytes()[8..split], &whole.as_bytes()[split..]];
+        let parts = [
+            &whole.as_bytes()[..8],
+            &whole.as_bytes()[8..split],
+            &whole.as_bytes()[split..],
+        ];
         let sent = parts.iter().enumerate().try_for_each(|(i, part)| {
             connection.send_fragment(MessageKind::Text, Bytes::copy_from_slice(part), i == parts.len() - 1)
         });
         match sent {
-            Ok(()) => self.expected.push_back(("fragmented text, split inside a code point", Message::text(whole))),
+            Ok(()) => self
+                .expected
+                .push_back(("fragmented text, split inside a code point", Message::text(whole))),
             Err(error) => self.report("fragmented text", false, &error.to_string()),
         }
         let payload = Bytes::from_static(b"event-loop ping");
@@ -204,17 +220,19 @@ impl Handler for Checks {
                 }
                 self.close_when_done(now, connection);
             }
-            Event::Pong(payload) => {
-                // (Unsolicited pongs are allowed: only ours is checked.)
-                if self.ping.as_ref() == Some(&payload) {
-                    self.ping = None;
-                    self.report("ping answered with its payload", true, "");
-                    self.close_when_done(now, connection);
-                }
+            // (Unsolicited pongs are allowed: only ours is checked.)
+            Event::Pong(payload) if self.ping.as_ref() == Some(&payload) => {
+                self.ping = None;
+                self.report("ping answered with its payload", true, "");
+                self.close_when_done(now, connection);
             }
             Event::Closed(closed) => {
                 let detail = format!("{:?}, server's code {}", closed.reason, closed.code().as_u16());
-                self.report("close 1000, clean", closed.is_clean() && closed.code() == CloseCode::NORMAL, &detail);
+                self.report(
+                    "close 1000, clean",
+                    closed.is_clean() && closed.code() == CloseCode::NORMAL,
+                    &detail,
+                );
             }
             _ => {}
         }
@@ -232,7 +250,9 @@ pub fn autobahn(base: &str, agent: &str) -> io::Result<()> {
     let mut client = Client::new()?;
     let mut count = CaseCount(None);
     client.run(&request(&format!("{base}/getCaseCount"))?, &mut count)?;
-    let count = count.0.ok_or_else(|| io::Error::other("getCaseCount did not answer with a number"))?;
+    let count = count
+        .0
+        .ok_or_else(|| io::Error::other("getCaseCount did not answer with a number"))?;
     println!("event-loop autobahn-client: {count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
@@ -240,7 +260,10 @@ pub fn autobahn(base: &str, agent: &str) -> io::Result<()> {
             eprintln!("event-loop autobahn-client: case {case}: {error}");
         }
     }
-    client.run(&request(&format!("{base}/updateReports?agent={agent}"))?, &mut CloseAtOnce)?;
+    client.run(
+        &request(&format!("{base}/updateReports?agent={agent}"))?,
+        &mut CloseAtOnce,
+    )?;
     println!("event-loop autobahn-client: reports updated");
     Ok(())
 }

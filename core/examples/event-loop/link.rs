@@ -288,7 +288,11 @@ impl Link {
             Stage::Connecting(handshake) => match handshake.poll_event() {
                 Some(ClientEvent::Accepted(response)) => Outcome::Accepted(response),
                 Some(ClientEvent::Rejected(response)) => {
-                    handler.failed(format!("the server answered {} {}", response.status(), response.reason()));
+                    handler.failed(format!(
+                        "the server answered {} {}",
+                        response.status(),
+                        response.reason()
+                    ));
                     Outcome::Ended
                 }
                 Some(ClientEvent::Failed(error)) => {
@@ -369,8 +373,12 @@ impl Link {
     fn flush(&mut self, now: Instant) -> bool {
         let mut wrote = false;
         while !self.unsent.is_empty() && !self.write_closed {
-            let slices: Vec<IoSlice<'_>> =
-                self.unsent.iter().take(SLICES_PER_WRITE).map(|bytes| IoSlice::new(bytes)).collect();
+            let slices: Vec<IoSlice<'_>> = self
+                .unsent
+                .iter()
+                .take(SLICES_PER_WRITE)
+                .map(|bytes| IoSlice::new(bytes))
+                .collect();
             match self.socket.deref().write_vectored(&slices) {
                 Ok(0) => self.broken(now),
                 Ok(mut n) => {
@@ -419,7 +427,9 @@ impl Link {
     }
 }
 
-/// How a handshake's events turned out.
+/// How a handshake's events turned out. (Short-lived: the connection moves on to the
+/// link's stage at once, so it is not boxed.)
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// Nothing decided yet.
     Pending,

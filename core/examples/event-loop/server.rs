@@ -49,7 +49,10 @@ pub fn serve(addr: &str) -> io::Result<()> {
     let mut events = Events::new();
     while listener.is_some() || !server.links.is_empty() {
         events.clear();
-        let timeout = server.timers.first().map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        let timeout = server
+            .timers
+            .first()
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
         poller.wait(&mut events, timeout)?;
         let now = Instant::now();
         for event in events.iter() {
