@@ -10,12 +10,15 @@
 #   3. client role: client-suite.sh PORT+1 wsflow-A -- autobahn-client
 #      (the example gets the base URL and the agent name as its two arguments);
 #      only for adapters with a client (wsflow-axum is a server integration: server role only).
+# `event-loop` is the core crate alone in a custom event loop: cargo build --release -p
+# wsflow --example event-loop; the server is `event-loop 127.0.0.1:PORT`, the client
+# `event-loop autobahn-client` (agent wsflow-event-loop).
 # Then prints one line per adapter and role and `autobahn: N passed, M failed`
 # (a role that could not run counts all its selected cases as failed).
 # Exit status 0 only if every suite passed.
 #
 # Environment:
-#   ADAPTERS            adapters to test (default: "blocking smol tokio axum")
+#   ADAPTERS            adapters to test (default: "blocking smol tokio axum event-loop")
 #   WSFLOW_TARGET_DIR   cargo target directory (see tests/build-examples.sh)
 #   AUTOBAHN_CASES      case patterns (default "*")
 #   AUTOBAHN_EXCLUDE    patterns to skip (default: the slow permessage-deflate cases,
@@ -39,7 +42,7 @@ PY="$TESTS/.venv-autobahn/bin/python"
 # 8 KiB-in-256-byte-frames (x.y.11) messages: 36 cases, ~23 s.
 DEFAULT_EXCLUDE="$(for n in 2 3 4 6 7 8 9 10 12 13 14 15 16 17 18; do printf '12.*.%s 13.*.%s ' "$n" "$n"; done)"
 
-ADAPTERS="${ADAPTERS:-blocking smol tokio axum}"
+ADAPTERS="${ADAPTERS:-blocking smol tokio axum event-loop}"
 CASES="${AUTOBAHN_CASES:-*}"
 export AUTOBAHN_EXCLUDE="${AUTOBAHN_EXCLUDE-$DEFAULT_EXCLUDE}"
 PORT="${AUTOBAHN_PORT:-9301}"
@@ -73,7 +76,7 @@ record() {  # adapter role status output-file-or-empty seconds
   fi
   total_pass=$((total_pass + passed))
   total_fail=$((total_fail + failed))
-  RESULTS+=("$(printf '  %-9s %-7s %-5s %-45s %5ss' "$1" "$2" "$3" "${counts#autobahn: }" "$5")")
+  RESULTS+=("$(printf '  %-10s %-7s %-5s %-45s %5ss' "$1" "$2" "$3" "${counts#autobahn: }" "$5")")
 }
 
 suite_status() {  # exit status -> PASS/FAIL
@@ -82,47 +85,55 @@ suite_status() {  # exit status -> PASS/FAIL
 
 status=0
 for a in $ADAPTERS; do
+  # What to build and run: the adapter's echo-server and autobahn-client examples, or the
+  # core's event-loop example (the server, and its autobahn-client subcommand).
+  if [ "$a" = event-loop ]; then
+    crate=core package=wsflow server=event-loop examples=(event-loop) client=(event-loop autobahn-client)
+  else
+    crate=$a package=wsflow-$a server=echo-server examples=(echo-server) client=()
+    if [ -f "$REPO/adapters/$a/examples/autobahn-client.rs" ]; then
+      examples+=(autobahn-client) client=(autobahn-client)
+    fi
+  fi
   echo
-  echo "######## $a: cargo build --release -p wsflow-$a"
+  echo "######## $a: cargo build --release -p $package"
   t0=$SECONDS
-  examples=(echo-server)
-  [ -f "$REPO/adapters/$a/examples/autobahn-client.rs" ] && examples+=(autobahn-client)
-  if ! bindir="$("$TESTS/build-examples.sh" "$a" "${examples[@]}" | tail -n 1)"; then
-    echo "!! build of wsflow-$a failed"
+  if ! bindir="$("$TESTS/build-examples.sh" "$crate" "${examples[@]}" | tail -n 1)"; then
+    echo "!! build of $package failed"
     record "$a" server FAIL "" $((SECONDS - t0))
-    [ ${#examples[@]} -eq 1 ] || record "$a" client FAIL "" 0
+    [ ${#client[@]} -eq 0 ] || record "$a" client FAIL "" 0
     status=1
     continue
   fi
 
-  echo "######## $a: server role ($bindir/echo-server 127.0.0.1:$PORT)"
+  echo "######## $a: server role ($bindir/$server 127.0.0.1:$PORT)"
   t0=$SECONDS
   out="$REPORTS/$a-server.out"
   mkdir -p "$REPORTS/$a-server"
-  "$bindir/echo-server" "127.0.0.1:$PORT" >"$REPORTS/$a-server/echo-server.log" 2>&1 &
+  "$bindir/$server" "127.0.0.1:$PORT" >"$REPORTS/$a-server/echo-server.log" 2>&1 &
   SERVER_PID=$!
   if "$PY" "$HERE/harness.py" wait-port "$PORT" 30 "$SERVER_PID"; then
     rc=0
     AUTOBAHN_AGENT="wsflow-$a" AUTOBAHN_REPORT_DIR="$REPORTS/$a-server" \
       "$HERE/server-suite.sh" "ws://127.0.0.1:$PORT" "$CASES" 2>&1 | tee "$out" || rc=$?
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "!! echo-server exited during the suite"; rc=1; }
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "!! $server exited during the suite"; rc=1; }
     record "$a" server "$(suite_status $rc)" "$out" $((SECONDS - t0))
   else
-    echo "!! echo-server did not accept on 127.0.0.1:$PORT within 30 s:"
+    echo "!! $server did not accept on 127.0.0.1:$PORT within 30 s:"
     tail -n 20 "$REPORTS/$a-server/echo-server.log"
     rc=1
     record "$a" server FAIL "" $((SECONDS - t0))
   fi
   stop_server
   [ $rc -eq 0 ] || status=1
-  [ ${#examples[@]} -gt 1 ] || continue
+  [ ${#client[@]} -gt 0 ] || continue
 
-  echo "######## $a: client role ($bindir/autobahn-client)"
+  echo "######## $a: client role ($bindir/${client[*]})"
   t0=$SECONDS
   out="$REPORTS/$a-client.out"
   rc=0
   AUTOBAHN_CASES="$CASES" AUTOBAHN_REPORT_DIR="$REPORTS/$a-client" \
-    "$HERE/client-suite.sh" "$((PORT + 1))" "wsflow-$a" -- "$bindir/autobahn-client" 2>&1 | tee "$out" || rc=$?
+    "$HERE/client-suite.sh" "$((PORT + 1))" "wsflow-$a" -- "$bindir/${client[0]}" "${client[@]:1}" 2>&1 | tee "$out" || rc=$?
   record "$a" client "$(suite_status $rc)" "$out" $((SECONDS - t0))
   [ $rc -eq 0 ] || status=1
 done
