@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow: a sans-IO WebSocket engine
 //!
 //! `wsflow` implements RFC 6455 for both roles, including the HTTP/1.1 opening handshake,

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-blocking: WebSockets over blocking std I/O
 //!
 //! Drives the sans-IO [`wsflow`] core over any blocking stream implementing [`Transport`],

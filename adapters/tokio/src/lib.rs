@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-tokio: the wsflow WebSocket engine over tokio
 //!
 //! Drives the sans-IO [`wsflow`] core over any tokio `AsyncRead + AsyncWrite` stream: TCP,
