@@ -92,3 +92,8 @@ pub use proxy::{ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrl, Soc
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guides in `docs/` that teach the core, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/embed-the-core.md")]
+pub struct GuideEmbedTheCore;
