@@ -256,3 +256,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncStream for TokioIo<S> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
+
+/// The guide in `docs/` written for this crate, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/async-broadcast.md")]
+pub struct GuideAsyncBroadcast;
