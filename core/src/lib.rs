@@ -97,3 +97,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/embed-the-core.md")]
 pub struct GuideEmbedTheCore;
+
+/// See [`GuideEmbedTheCore`].
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/fuzzing.md")]
+pub struct GuideFuzzing;
