@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow: a sans-IO WebSocket engine
 //!
 //! `wsflow` implements RFC 6455 for both roles, including the HTTP/1.1 opening handshake,
@@ -199,3 +200,13 @@ pub use proxy::{ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrl, Soc
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guides in `docs/` that teach the core, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/embed-the-core.md")]
+pub struct GuideEmbedTheCore;
+
+/// See [`GuideEmbedTheCore`].
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/fuzzing.md")]
+pub struct GuideFuzzing;

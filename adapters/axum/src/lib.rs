@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-axum: WebSocket upgrades in axum, with permessage-deflate
 //!
 //! A [`WebSocketUpgrade`] extractor in the shape axum users know, on the wsflow engine: the

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-blocking: WebSockets over blocking std I/O
 //!
 //! Drives the sans-IO [`wsflow`] core over any blocking stream implementing [`Transport`],
@@ -62,3 +63,13 @@ pub use split::{WsReceiver, WsSender};
 pub use tls::{tls_accept, TlsServerStream};
 pub use transport::{MaybeTlsStream, Transport};
 pub use websocket::WebSocket;
+
+/// The guides in `docs/` written for this crate, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/blocking-tool.md")]
+pub struct GuideBlockingTool;
+
+/// See [`GuideBlockingTool`].
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/client-behind-proxy.md")]
+pub struct GuideClientBehindProxy;

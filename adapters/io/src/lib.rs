@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-io: everything between the wsflow core and a runtime, written once
 //!
 //! The sans-IO [`wsflow`] core speaks the protocol; this crate drives it over real

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-redis: a broadcast hub shared by several processes through Redis pub/sub
 //!
 //! A [`RedisBridge`] relays the topics of a [`wsflow_io::hub::Hub`] through Redis, so that

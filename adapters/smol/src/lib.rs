@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-smol: WebSockets on smol and any futures-io runtime
 //!
 //! Drives the sans-IO [`wsflow`] engine over `futures_io::AsyncRead + AsyncWrite` streams

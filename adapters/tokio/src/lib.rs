@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # wsflow-tokio: the wsflow WebSocket engine over tokio
 //!
 //! Drives the sans-IO [`wsflow`] core over any tokio `AsyncRead + AsyncWrite` stream: TCP,
@@ -255,3 +256,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncStream for TokioIo<S> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
+
+/// The guide in `docs/` written for this crate, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/async-broadcast.md")]
+pub struct GuideAsyncBroadcast;
