@@ -107,7 +107,9 @@ pub trait Handler {
     }
 }
 
-/// Where the link is in its life.
+/// Where the link is in its life. (Not boxed: the connection is the link's state for most
+/// of its life, and a box would be one more allocation per connection.)
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// Server: reading the upgrade request.
     Accepting(ServerHandshake),
