@@ -57,7 +57,7 @@
 //!
 //! Nothing in the core waits, so one thread can serve many connections with a readiness
 //! poller (epoll, kqueue, IOCP) and non-blocking sockets, with no adapter and no async
-//! runtime. The example `core/examples/event-loop/` does it with the `polling` crate: an
+//! runtime. The example `core/examples/event-loop/` does it with the `mio` crate: an
 //! echo server (`cargo run --release -p wsflow --example event-loop -- 127.0.0.1:9002`),
 //! and clients on the same code (`-- client ws://127.0.0.1:9002/`, and
 //! `-- autobahn-client BASE_URL AGENT`); it passes the Autobahn suite in both roles. Its
@@ -71,15 +71,22 @@
 //!   `handle_timeout` if the deadline passed; read and feed `handle_data` (`handle_eof` at
 //!   the end of the stream or on a reset); pull the events and answer them (here, send the
 //!   message back); move what `poll_transmit` gives to the unsent queue; write what the
-//!   socket takes and keep the rest (a partial write is normal); once everything is
-//!   written after [`Transmit::Shutdown`], shut down the write side.
+//!   socket takes, until `WouldBlock`, and keep the rest (a partial write is normal); once
+//!   everything is written after [`Transmit::Shutdown`], shut down the write side.
 //! - **Bounded memory:** pull no more events while the outgoing bytes
 //!   ([`IoState::buffered`] plus the unsent queue) pass a high-water mark, and read no more
 //!   while [`IoState::events_waiting`] or past the mark: the core holds the rest of a read
 //!   unparsed ([`Config::max_waiting_size`]), and TCP flow control holds the peer.
-//! - **Re-arm:** readable interest while it reads, writable while bytes are unsent, and a
-//!   timer for `poll_timeout` (the server keeps every link's deadline in a sorted set and
-//!   waits on the poller until the first, `server.rs`).
+//! - **Readiness:** the socket is registered once, readable and writable; mio is edge
+//!   triggered, so it reports a change, not a state. Read until `WouldBlock`; a link that
+//!   stops before (a cap on reads per wake-up, so that a busy connection does not starve
+//!   the others, or the bound above) remembers that the socket is still readable and, once
+//!   it takes input again, reads without waiting for a report that will not come (the
+//!   server wakes such links at its next turn, after a poll with a zero timeout). Writes need no
+//!   such memory: every wake-up writes until `WouldBlock`, and the socket's turning
+//!   writable again is reported.
+//! - **Timers:** `poll_timeout` is the link's deadline; the server keeps every link's
+//!   deadline in a sorted set and polls with a timeout until the first (`server.rs`).
 //! - **The end:** drop the link (deregister and close the socket) once [`Event::Closed`]
 //!   was pulled and everything is written, or when `poll_timeout` turns `None` after it (a
 //!   peer that stopped reading does not hold the socket).

@@ -10,26 +10,28 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use polling::{Event as Interest, Events, Poller};
+use mio::net::TcpStream;
+use mio::{Events, Poll, Registry, Token};
 use wsflow::{
     Bytes, ClientHandshake, ClientRequest, CloseCode, Config, Connection, DeflateConfig, Event, Message, MessageKind,
     Response,
 };
 
-use crate::link::{Handler, Link, Registered};
-
-/// The key of the client's one socket.
-const KEY: usize = 0;
+use crate::link::{is_readable, Handler, Link, Registered, LINK_INTEREST};
 
 /// A loop for one connection at a time, on one poller.
 pub struct Client {
-    poller: Rc<Poller>,
+    poll: Poll,
+    /// The link's handle on the poller, to register and deregister its socket.
+    registry: Rc<Registry>,
     events: Events,
+    /// The key (token) of the next connection's socket: never reused, so that an event
+    /// left from an earlier connection cannot reach a later one.
+    next_key: usize,
     buf: Vec<u8>,
     config: Arc<Config>,
 }
@@ -39,9 +41,12 @@ impl Client {
     pub fn new() -> io::Result<Self> {
         let mut config = Config::default();
         config.deflate(Some(DeflateConfig::default()));
+        let poll = Poll::new()?;
         Ok(Self {
-            poller: Rc::new(Poller::new()?),
-            events: Events::new(),
+            registry: Rc::new(poll.registry().try_clone()?),
+            poll,
+            events: Events::with_capacity(16),
+            next_key: 0,
             buf: vec![0; 64 << 10],
             config: Arc::new(config),
         })
@@ -54,26 +59,38 @@ impl Client {
         }
         // (A blocking connect, for brevity: a loop serving other sockets meanwhile would
         // connect a non-blocking socket and wait until it is writable.)
-        let tcp = TcpStream::connect((request.host_unbracketed(), request.port()))?;
+        let tcp = std::net::TcpStream::connect((request.host_unbracketed(), request.port()))?;
         tcp.set_nodelay(true)?;
         tcp.set_nonblocking(true)?;
+        let tcp = TcpStream::from_std(tcp);
         // The core takes no randomness of its own: 32 bytes seed the generator of the
         // handshake key and of every masking key.
         let mut entropy = [0; 32];
         getrandom::fill(&mut entropy).map_err(io::Error::from)?;
         let now = Instant::now();
         let handshake = ClientHandshake::new(request, self.config.clone(), now, entropy).map_err(io::Error::other)?;
-        let socket = Registered::new(&self.poller, tcp, Interest::none(KEY))?;
-        let mut link = Link::connect(socket, KEY, handshake);
+        let key = Token(self.next_key);
+        self.next_key += 1;
+        let socket = Registered::new(&self.registry, tcp, key, LINK_INTEREST)?;
+        let mut link = Link::connect(socket, handshake);
         link.wake(now, false, &mut self.buf, handler); // writes the request
         while !link.is_finished() {
-            link.rearm()?;
-            self.events.clear();
-            match link.deadline() {
-                Some(at) => self.poller.wait_deadline(&mut self.events, at)?,
-                None => self.poller.wait(&mut self.events, None)?,
+            // Input left unread at the last wake (its read cap): no waiting, the poller
+            // does not report it again.
+            let timeout = if link.has_pending_input() {
+                Some(Duration::ZERO)
+            } else {
+                link.deadline().map(|at| at.saturating_duration_since(Instant::now()))
             };
-            let readable = self.events.iter().any(|event| event.readable);
+            match self.poll.poll(&mut self.events, timeout) {
+                // (A signal: a wake-up with no events.)
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => self.events.clear(),
+                result => result?,
+            }
+            let readable = self
+                .events
+                .iter()
+                .any(|event| event.token() == key && is_readable(event));
             link.wake(Instant::now(), readable, &mut self.buf, handler);
         }
         Ok(())

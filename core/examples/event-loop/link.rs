@@ -1,21 +1,24 @@
 //! One non-blocking TCP socket driven by the core, in either role: the part of the event
 //! loop that is the same for the server and the clients.
 //!
-//! A [`Link`] owns the socket (registered with the poller), the core's state machine for it
-//! (the opening handshake, then the [`Connection`]), and the bytes pulled from the core
-//! that the socket has not taken yet. The event loop calls [`Link::wake`] when the poller
-//! reports the socket ready or the link's [`deadline`](Link::deadline) has come, then
-//! re-arms the poller with [`Link::interest`] and its timer with the new deadline, and
-//! drops the link once [`Link::is_finished`].
+//! A [`Link`] owns the socket (registered with the poller once, for both directions, edge
+//! triggered: see [`Link::has_pending_input`]), the core's state machine for it (the
+//! opening handshake, then the [`Connection`]), and the bytes pulled from the core that the
+//! socket has not taken yet. The event loop calls [`Link::wake`] when the poller reports
+//! the socket ready or the link's [`deadline`](Link::deadline) has come, then sets its timer
+//! to the new deadline, wakes it again without waiting for the poller while
+//! [`Link::has_pending_input`], and drops the link once [`Link::is_finished`].
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::ops::Deref;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use polling::{AsRawSource, AsSource, Event as Interest, Poller};
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
 use wsflow::{
     Accept, Bytes, ClientEvent, ClientHandshake, Connection, Event, Request, Response, ServerEvent, ServerHandshake,
     Transmit,
@@ -27,7 +30,8 @@ use wsflow::{
 /// the peer has taken some. A link thus holds at most this, plus one message and one read.
 pub const HIGH_WATER_MARK: usize = 1 << 20;
 
-/// Reads per wake-up, at most: a busy connection does not starve the others.
+/// Reads per wake-up, at most: a busy connection does not starve the others. (A link that
+/// stops there is still readable: the loop wakes it again after the others had their turn.)
 const READS_PER_WAKE: usize = 8;
 
 /// How long the last bytes of a handshake that ended without a connection may take to go
@@ -37,38 +41,29 @@ const LINGER: Duration = Duration::from_secs(10);
 /// Buffers written with one `write_vectored` call, at most.
 const SLICES_PER_WRITE: usize = 32;
 
-/// A socket registered with the poller, deleted from it when dropped (as `polling`
-/// requires: a socket must leave the poller before it is closed).
-pub struct Registered<S: AsSource> {
-    poller: Rc<Poller>,
+/// A socket registered with the poller, deregistered when dropped. (Closing the socket
+/// would take it out of the poller too; deregistering first, as mio's examples do, makes
+/// sure its token is not reported again.)
+pub struct Registered<S: Source> {
+    registry: Rc<Registry>,
     source: S,
 }
 
-impl<S: AsSource> Registered<S>
-where
-    for<'a> &'a S: AsRawSource,
-{
-    /// Registers `source` with `interest` (its key and what to wait for).
-    #[allow(unsafe_code)]
-    pub fn new(poller: &Rc<Poller>, source: S, interest: Interest) -> io::Result<Self> {
-        // SAFETY: `Poller::add` requires the source to be deleted from the poller before it
-        // is dropped. It is only reachable through this struct, whose `Drop` deletes it
-        // (fields are dropped after `drop` runs).
-        unsafe { poller.add(&source, interest)? };
+impl<S: Source> Registered<S> {
+    /// Registers `source` with its token and what to wait for. mio's readiness is edge
+    /// triggered: the poller reports a change once (the socket became readable, or writable
+    /// again), not the state; whoever handles the report reads or writes until `WouldBlock`,
+    /// or remembers to come back (see [`Link::has_pending_input`]).
+    pub fn new(registry: &Rc<Registry>, mut source: S, token: Token, interest: Interest) -> io::Result<Self> {
+        registry.register(&mut source, token, interest)?;
         Ok(Self {
-            poller: poller.clone(),
+            registry: registry.clone(),
             source,
         })
     }
-
-    /// Sets what to wait for next. Interest is one-shot (`polling`'s default mode): after
-    /// the poller reported the socket, it waits for nothing until re-armed.
-    pub fn rearm(&self, interest: Interest) -> io::Result<()> {
-        self.poller.modify(&self.source, interest)
-    }
 }
 
-impl<S: AsSource> Deref for Registered<S> {
+impl<S: Source> Deref for Registered<S> {
     type Target = S;
 
     fn deref(&self) -> &S {
@@ -76,10 +71,23 @@ impl<S: AsSource> Deref for Registered<S> {
     }
 }
 
-impl<S: AsSource> Drop for Registered<S> {
+impl<S: Source> Drop for Registered<S> {
     fn drop(&mut self) {
-        let _ = self.poller.delete(&self.source);
+        let _ = self.registry.deregister(&mut self.source);
     }
+}
+
+/// What a link is registered for: both directions, for its whole life. (Edge triggered,
+/// interest need not follow what the link waits for: a report it has no use for now costs
+/// a wake-up that does nothing, and the readiness it reports is remembered, see
+/// [`Link::has_pending_input`].)
+pub const LINK_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
+
+/// Whether a poller event means a read may not block: readable, or the read side closed or
+/// an error (reported without `readable` on some platforms; the read then returns the end
+/// or the error).
+pub fn is_readable(event: &mio::event::Event) -> bool {
+    event.is_readable() || event.is_read_closed() || event.is_error()
 }
 
 /// What the application decides and does; the link does the I/O.
@@ -107,7 +115,9 @@ pub trait Handler {
     }
 }
 
-/// Where the link is in its life.
+/// Where the link is in its life. (Not boxed: the connection is the link's state for most
+/// of its life, and a box would be one more allocation per connection.)
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// Server: reading the upgrade request.
     Accepting(ServerHandshake),
@@ -123,8 +133,13 @@ enum Stage {
 /// One socket and the core's state machine for it.
 pub struct Link {
     socket: Registered<TcpStream>,
-    key: usize,
     stage: Stage,
+    /// The socket may have input we have not read: the poller reported it readable and no
+    /// read has said `WouldBlock` since. The poller is edge triggered: it does not report
+    /// bytes that were already there again, so a link that stopped reading before
+    /// `WouldBlock` (the per-wake cap, events waiting, the high-water mark) must remember.
+    /// Starts set: bytes that came before the socket was registered need not be reported.
+    readable: bool,
     /// Bytes pulled from the core (`poll_transmit`) that the socket has not taken yet.
     unsent: VecDeque<Bytes>,
     unsent_len: usize,
@@ -140,20 +155,20 @@ pub struct Link {
 
 impl Link {
     /// A server-side link for an accepted socket.
-    pub fn accept(socket: Registered<TcpStream>, key: usize, handshake: ServerHandshake) -> Self {
-        Self::new(socket, key, Stage::Accepting(handshake))
+    pub fn accept(socket: Registered<TcpStream>, handshake: ServerHandshake) -> Self {
+        Self::new(socket, Stage::Accepting(handshake))
     }
 
     /// A client-side link for a connected socket; the request goes out at the first wake.
-    pub fn connect(socket: Registered<TcpStream>, key: usize, handshake: ClientHandshake) -> Self {
-        Self::new(socket, key, Stage::Connecting(handshake))
+    pub fn connect(socket: Registered<TcpStream>, handshake: ClientHandshake) -> Self {
+        Self::new(socket, Stage::Connecting(handshake))
     }
 
-    fn new(socket: Registered<TcpStream>, key: usize, stage: Stage) -> Self {
+    fn new(socket: Registered<TcpStream>, stage: Stage) -> Self {
         Self {
             socket,
-            key,
             stage,
+            readable: true,
             unsent: VecDeque::new(),
             unsent_len: 0,
             shutdown: false,
@@ -164,8 +179,10 @@ impl Link {
     }
 
     /// Handles one wake-up: the timer if it is due, then reads (if the poller reported the
-    /// socket readable) and writes as far as they go without blocking.
+    /// socket readable, now or earlier with input left unread) and writes as far as they go
+    /// without blocking.
     pub fn wake(&mut self, now: Instant, readable: bool, buf: &mut [u8], handler: &mut impl Handler) {
+        self.readable |= readable;
         if self.deadline().is_some_and(|at| now >= at) {
             match &mut self.stage {
                 Stage::Accepting(handshake) => handshake.handle_timeout(now),
@@ -176,11 +193,8 @@ impl Link {
             }
         }
         self.process(now, handler);
-        if !readable {
-            return;
-        }
         for _ in 0..READS_PER_WAKE {
-            if !self.wants_read() {
+            if !self.has_pending_input() {
                 break;
             }
             match self.socket.deref().read(buf) {
@@ -191,7 +205,11 @@ impl Link {
                     Stage::Open(connection) => connection.handle_data(now, &buf[..n]),
                     Stage::Ended { .. } => {}
                 },
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // Drained: the poller reports the next bytes.
+                    self.readable = false;
+                    break;
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 // A reset: to the core, the transport is gone, as at its end.
                 Err(_) => self.end_of_input(now),
@@ -201,15 +219,14 @@ impl Link {
         }
     }
 
-    /// Re-arms the poller with what the link waits for now (see [`interest`](Self::interest)).
-    pub fn rearm(&self) -> io::Result<()> {
-        self.socket.rearm(self.interest())
-    }
-
-    /// What to wait for: readable while the link takes input, writable while bytes wait.
-    pub fn interest(&self) -> Interest {
-        let writable = !self.unsent.is_empty() || self.shutdown;
-        Interest::new(self.key, self.wants_read(), writable && !self.write_closed)
+    /// Whether the link must be woken again without waiting for the poller: it takes input
+    /// and the socket may hold some that the poller will not report again (the last wake
+    /// stopped at [`READS_PER_WAKE`]). A link that does not take input now (events waiting,
+    /// past the high-water mark) needs no such wake: it waits for the socket to take its
+    /// bytes, and the writable report wakes it (`flush` wrote until `WouldBlock`). Writes
+    /// need no flag: every wake writes what waits, until `WouldBlock`.
+    pub fn has_pending_input(&self) -> bool {
+        self.readable && self.wants_read()
     }
 
     /// When [`wake`](Self::wake) must be called even if the socket stays quiet: the core's

@@ -1,6 +1,6 @@
 //! A custom event loop for real: the core crate alone (no adapter, no async runtime)
 //! serving many WebSocket connections from one thread, with a readiness poller (the
-//! `polling` crate: epoll, kqueue, IOCP, ...) and non-blocking sockets.
+//! `mio` crate: epoll, kqueue, IOCP, ...) and non-blocking sockets.
 //!
 //! ```text
 //! cargo run --release -p wsflow --example event-loop -- [ADDR]
@@ -20,14 +20,16 @@
 //!   `ClientHandshake`, then `Connection`). On each wake-up: the timer if due
 //!   (`handle_timeout`), read and feed (`handle_data`, `handle_eof`), pull events
 //!   (`poll_event`; the application answers them), pull bytes (`poll_transmit`) into an
-//!   unsent queue, write what the socket takes, keep the rest. It then reports what to wait
-//!   for: readable unless the core has events waiting or the outgoing bytes passed a
-//!   high-water mark (no unbounded buffering), writable while bytes wait; and when to be
-//!   woken regardless (`poll_timeout`).
+//!   unsent queue, write what the socket takes (until `WouldBlock`), keep the rest. It reads
+//!   unless the core has events waiting or the outgoing bytes passed a high-water mark (no
+//!   unbounded buffering). The socket is registered once for both directions and the
+//!   poller is edge triggered, so the link remembers a readable socket it did not read dry
+//!   and reports whether it must be woken again without waiting (`has_pending_input`); and
+//!   when to be woken regardless (`poll_timeout`).
 //! - `server.rs`: the loop: the poller, the listener, the links by key, their deadlines in
-//!   a sorted set; a link is dropped (its socket deleted from the poller and closed) once
-//!   `Event::Closed` was pulled and everything was written, or the core's last deadline
-//!   passed.
+//!   a sorted set, the links with input left for the next turn; a link is dropped (its
+//!   socket deregistered from the poller and closed) once `Event::Closed` was pulled and
+//!   everything was written, or the core's last deadline passed.
 //! - `client.rs`: the clients, with the same links, one connection at a time.
 
 mod client;
