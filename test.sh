@@ -2,7 +2,8 @@
 # The whole test suite: unit, property and integration tests of every crate, the adapters
 # over loopback TCP, interoperability with Python websockets and Node ws, headless Chromium
 # against the chat and echo servers, the Autobahn testsuite in both roles on every adapter,
-# and a short run of every fuzz target. Installs what it needs (Python venvs, node_modules,
+# a 30 s soak of each adapter with a 10,000-connection storm (bench/soak.sh), and a short
+# run of every fuzz target. Installs what it needs (Python venvs, node_modules,
 # Debian's chromium, cargo-fuzz) from the registries.
 #
 #   ./test.sh            everything
@@ -38,6 +39,9 @@ tests/browser/run.sh
 
 section "Autobahn testsuite, both roles, every adapter"
 tests/autobahn/all.sh
+
+section "soak smoke: 30 s of mixed traffic on each adapter (strict), 10,000-connection storm on tokio and smol"
+SOAK_STRICT=1 SOAK_MAX_OPS=8 bench/soak.sh 30 10000
 
 section "fuzzing smoke run"
 fuzz/run.sh 15

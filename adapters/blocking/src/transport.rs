@@ -299,12 +299,18 @@ impl Transport for MaybeTlsStream {
         self.tcp().set_read_timeout(timeout)
     }
 
+    #[cfg(feature = "rustls")]
     fn writer_until(&mut self, deadline: Instant) -> impl Write + '_ {
         match self {
             Self::Plain(stream) => MaybeTlsUntil::Plain(Until::new(stream, deadline)),
-            #[cfg(feature = "rustls")]
             Self::Rustls(stream) => MaybeTlsUntil::Rustls(stream.writer_until(deadline)),
         }
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    fn writer_until(&mut self, deadline: Instant) -> impl Write + '_ {
+        let Self::Plain(stream) = self;
+        Until::new(stream, deadline)
     }
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -333,12 +339,13 @@ impl Transport for MaybeTlsStream {
 }
 
 /// [`MaybeTlsStream::writer_until`]: the writer of either kind of stream.
+#[cfg(feature = "rustls")]
 enum MaybeTlsUntil<P, T> {
     Plain(P),
-    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     Rustls(T),
 }
 
+#[cfg(feature = "rustls")]
 impl<P: Write, T: Write> Write for MaybeTlsUntil<P, T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
