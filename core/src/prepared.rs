@@ -141,8 +141,7 @@ impl PreparedMessage {
         if let Some((_, frame)) = forms.iter().find(|(key, _)| *key == (bits, level)) {
             return frame.clone();
         }
-        let mut compressor = crate::deflate::new_compressor(bits, level);
-        let payload = crate::deflate::compress_message(&mut compressor, self.0.message.payload());
+        let payload = crate::deflate::compress_fresh(bits, level, self.0.message.payload());
         let frame = encode_frame(self.0.message.kind(), 0b100, &payload);
         forms.push(((bits, level), frame.clone()));
         frame

@@ -34,6 +34,12 @@
 //! close frame). Reported: connect+upgrade rate, server RSS per open connection, errors
 //! (any failed connect or echo), and whether the server's descriptors came back to where
 //! they were. Raise `ulimit -n` first (bench/soak.sh does).
+//!
+//! `--chat N` measures what a chat room at rest costs: N connections, each sending 100
+//! chat-like JSON messages (about 150-250 bytes) and reading their echoes (100 each way),
+//! then idle; the server's RSS growth per connection, with permessage-deflate not offered
+//! and offered (as browsers offer it: `client_max_window_bits` without a value), each on a
+//! fresh server process.
 
 use std::collections::VecDeque;
 use std::process::{Child, Command, Stdio};
@@ -55,6 +61,7 @@ struct Args {
     strict: bool,
     rss_slack_mib: f64,
     storm: Option<usize>,
+    chat: Option<usize>,
     max_ops: usize,
 }
 
@@ -66,6 +73,7 @@ fn parse_args() -> Args {
         strict: false,
         rss_slack_mib: 4.0,
         storm: None,
+        chat: None,
         max_ops: 40,
     };
     let mut rest = std::env::args().skip(1);
@@ -83,6 +91,7 @@ fn parse_args() -> Args {
                 args.rss_slack_mib = rest.next().and_then(|s| s.parse().ok()).expect("--rss-slack-mib MIB")
             }
             "--max-ops" => args.max_ops = rest.next().and_then(|s| s.parse().ok()).expect("--max-ops N"),
+            "--chat" => args.chat = Some(rest.next().and_then(|s| s.parse().ok()).expect("--chat N")),
             "--storm" => args.storm = Some(rest.next().and_then(|s| s.parse().ok()).expect("--storm N")),
             other => panic!("unknown argument {other} (see the source's header)"),
         }
@@ -99,6 +108,9 @@ fn main() {
         .unwrap();
     if let Some(count) = args.storm {
         return storm_all(&runtime, &args, count);
+    }
+    if let Some(count) = args.chat {
+        return chat_all(&runtime, &args, count);
     }
     let mut verdicts = Vec::new();
     for (name, command) in &args.servers {
@@ -380,6 +392,92 @@ async fn storm(command: &str, count: usize) -> Result<StormRow> {
         fds_open,
         fds_after,
     })
+}
+
+fn chat_all(runtime: &tokio::runtime::Runtime, args: &Args, count: usize) {
+    let mut rows = Vec::new();
+    for (name, command) in &args.servers {
+        let mut row = Vec::new();
+        for deflate in [false, true] {
+            println!("\n== chat: {name}, {count} connections, deflate {}", if deflate { "offered" } else { "off" });
+            let kib = runtime
+                .block_on(chat(command, count, deflate))
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            row.push(kib);
+        }
+        rows.push((name, row));
+    }
+    println!("\n| server | KiB per connection, deflate off | KiB per connection, deflate on |");
+    println!("|---|---:|---:|");
+    for (name, row) in rows {
+        println!("| {name} | {:.1} | {:.1} |", row[0], row[1]);
+    }
+}
+
+/// A chat-like JSON line of 150-250 bytes.
+fn chat_line(rng: &mut Rng, from: usize, n: usize) -> String {
+    const WORDS: &[&str] = &[
+        "hello", "anyone", "seen", "the", "new", "release", "build", "is", "green", "again", "lunch", "at",
+        "noon", "meeting", "moved", "to", "three", "thanks", "great", "idea", "let's", "ship", "it", "today",
+    ];
+    let words = 12 + rng.below(20);
+    let text: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
+    format!(
+        r#"{{"type":"message","room":"general","user":{{"id":{from},"name":"user{from}"}},"seq":{n},"ts":{},"text":"{}"}}"#,
+        1_733_500_000_000u64 + rng.below(1 << 20) as u64,
+        text.join(" ")
+    )
+}
+
+/// Server RSS growth per connection, KiB, after `count` connections each exchanged 100
+/// chat messages each way.
+async fn chat(command: &str, count: usize, deflate: bool) -> Result<f64> {
+    let server = Server::start(command).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = server.rss()?;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let mut pending = tokio::task::JoinSet::new();
+    let mut open = Vec::with_capacity(count);
+    for index in 0..count {
+        if pending.len() >= STORM_IN_FLIGHT {
+            open.push(pending.join_next().await.expect("a task")??);
+        }
+        let url = url.clone();
+        pending.spawn(async move {
+            let mut config = Config::default();
+            if deflate {
+                config.deflate(Some(DeflateConfig::default()));
+            }
+            let (mut websocket, response) = wsflow_tokio::ClientBuilder::new(&url).config(config).connect().await?;
+            let negotiated = response
+                .headers()
+                .list("sec-websocket-extensions")
+                .any(|extension| extension.starts_with("permessage-deflate"));
+            if negotiated != deflate {
+                return Err(format!("permessage-deflate negotiated: {negotiated}").into());
+            }
+            let mut rng = Rng::new(index as u64);
+            for n in 0..100 {
+                let line = Message::text(chat_line(&mut rng, index, n));
+                websocket.send(line.clone()).await?;
+                expect_echo(&mut websocket, &line).await?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(websocket)
+        });
+    }
+    while let Some(joined) = pending.join_next().await {
+        open.push(joined??);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = server.rss()?;
+    let kib = (rss_after - rss_before) / 1024.0 / count as f64;
+    println!(
+        "chat: {} connections, server RSS {:.1} -> {:.1} MiB: {kib:.1} KiB each",
+        open.len(),
+        rss_before / MIB,
+        rss_after / MIB
+    );
+    Ok(kib)
 }
 
 fn storm_error(error: Box<dyn std::error::Error + Send + Sync>) -> usize {
