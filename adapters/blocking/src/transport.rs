@@ -301,7 +301,11 @@ impl Transport for MaybeTlsStream {
 
     fn writer_until(&mut self, deadline: Instant) -> impl Write + '_ {
         match self {
+            #[cfg(feature = "rustls")]
             Self::Plain(stream) => MaybeTlsUntil::Plain(Until::new(stream, deadline)),
+            // Without TLS nothing names the other writer's type.
+            #[cfg(not(feature = "rustls"))]
+            Self::Plain(stream) => MaybeTlsUntil::<_, io::Sink>::Plain(Until::new(stream, deadline)),
             #[cfg(feature = "rustls")]
             Self::Rustls(stream) => MaybeTlsUntil::Rustls(stream.writer_until(deadline)),
         }
