@@ -61,7 +61,7 @@ fn rfc7692_messages_are_compressed_on_the_wire_and_round_trip() {
         assert_eq!(pair.server_messages(), sent);
         assert_eq!(pair.client_messages(), sent);
     }
-    let mut pair = Pair::with_configs(
+    let pair = Pair::with_configs(
         deflate_config(DeflateConfig::default().server_max_window_bits(9).clone()),
         deflate_config(DeflateConfig::default().client_max_window_bits(8).clone()),
     );
