@@ -237,6 +237,24 @@ pub(crate) struct DeflateParams {
     threshold: usize,
 }
 
+impl std::fmt::Display for DeflateParams {
+    /// The agreed parameters as an extension element, every one spelled out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(NAME)?;
+        if self.server_no_context_takeover {
+            f.write_str("; server_no_context_takeover")?;
+        }
+        if self.client_no_context_takeover {
+            f.write_str("; client_no_context_takeover")?;
+        }
+        write!(
+            f,
+            "; server_max_window_bits={}; client_max_window_bits={}",
+            self.server_max_window_bits, self.client_max_window_bits
+        )
+    }
+}
+
 /// The four parameters as they appear in one offer or response element.
 #[derive(Debug, Default)]
 struct Parameters {
@@ -380,6 +398,11 @@ impl std::fmt::Debug for DeflateCodec {
 }
 
 impl DeflateCodec {
+    /// The parameters both ends agreed on.
+    pub(crate) fn params(&self) -> DeflateParams {
+        self.params
+    }
+
     pub(crate) fn new(params: DeflateParams, role: Role) -> Self {
         Self {
             params,

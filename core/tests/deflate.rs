@@ -42,6 +42,10 @@ fn rfc7692_messages_are_compressed_on_the_wire_and_round_trip() {
     ] {
         let mut pair = Pair::with_configs(deflate_config(client.clone()), deflate_config(server));
         assert!(pair.client.is_compressed() && pair.server.is_compressed());
+        // Both ends report the same agreed parameters.
+        let extensions = pair.server.extensions().expect("permessage-deflate");
+        assert_eq!(pair.client.extensions().as_ref(), Some(&extensions));
+        assert!(extensions.starts_with("permessage-deflate; "), "{extensions}");
         let sent: Vec<Message> = (0..5).map(|i| Message::text(json_like(i))).collect();
         for message in &sent {
             pair.client.send(message.clone()).unwrap();
@@ -57,6 +61,17 @@ fn rfc7692_messages_are_compressed_on_the_wire_and_round_trip() {
         assert_eq!(pair.server_messages(), sent);
         assert_eq!(pair.client_messages(), sent);
     }
+    let pair = Pair::with_configs(
+        deflate_config(DeflateConfig::default().server_max_window_bits(9).clone()),
+        deflate_config(DeflateConfig::default().client_max_window_bits(8).clone()),
+    );
+    assert_eq!(
+        pair.server.extensions().as_deref(),
+        Some("permessage-deflate; server_max_window_bits=9; client_max_window_bits=8")
+    );
+    let mut plain = Pair::with_configs(Config::default(), Config::default());
+    plain.collect();
+    assert_eq!(plain.server.extensions(), None);
 }
 
 #[test]

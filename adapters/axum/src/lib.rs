@@ -49,6 +49,9 @@
 //! in the same packet) reach the connection first: hyper keeps them in the upgraded stream,
 //! or hands them over when the stream is a plain [`TcpStream`] (a hyper `http1` connection
 //! over `hyper_util::rt::TokioIo<TcpStream>`), which the socket then uses directly.
+//!
+//! Feature `tracing` (forwarded to `wsflow-tokio`): each connection's span and the event
+//! of its end (see [`wsflow_tokio::wsflow_io::trace`]); the upgrade itself is axum's to log.
 #![forbid(unsafe_code)]
 
 use std::future::Future;

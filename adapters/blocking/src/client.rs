@@ -105,10 +105,12 @@ fn tunnel(route: &Route, tcp: &mut TcpStream) -> Result<Bytes, Error> {
 }
 
 fn handshake<S: Transport>(builder: ClientBuilder, mut stream: S) -> Result<(WebSocket<S>, Response), Error> {
+    let span = builder.span();
     let mut handshake = builder.handshake(Instant::now())?;
     let mut inbox = Inbox::new();
     let event = drive_handshake(&mut handshake, &mut stream, &mut inbox, ClientHandshake::poll_event)?;
-    let response = response_of(event)?;
+    let response = span.in_scope(|| response_of(event))?;
     let conn = handshake.into_connection(Instant::now())?;
-    Ok((WebSocket::start(stream, conn, inbox)?, response))
+    span.in_scope(|| wsflow_io::trace::accepted(response.subprotocol(), &conn));
+    Ok((WebSocket::start(stream, conn, inbox, span)?, response))
 }

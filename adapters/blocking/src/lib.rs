@@ -36,7 +36,9 @@
 //! ```
 //!
 //! Features: `rustls` enables `wss://` in [`connect`] (webpki-roots by default, or
-//! [`ClientBuilder::tls_config`]) and [`tls_accept`] for servers.
+//! [`ClientBuilder::tls_config`]) and [`tls_accept`] for servers; `tracing` a span per
+//! connection (with the peer's address over TCP: [`Transport::peer_addr`]) and events for
+//! its handshake and its end (see [`wsflow_io::trace`]).
 #![forbid(unsafe_code)]
 
 mod client;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wsflow::{Accept, Config, HandshakeError, Request, ServerHandshake};
+use wsflow_io::trace::ConnectionSpan;
 use wsflow_io::{decide, request_of, Decision, Outbox};
 
 use crate::pump::{drive_handshake, write_outbox, Inbox};
@@ -52,13 +53,18 @@ pub fn accept_with<S: Transport>(
     config: Arc<Config>,
     hook: impl FnOnce(&Request) -> Decision,
 ) -> Result<Accepted<S>, Error> {
+    let span = ConnectionSpan::server(stream.peer_addr());
     let mut handshake = ServerHandshake::new(config, Instant::now());
     let mut inbox = Inbox::new();
     let event = drive_handshake(&mut handshake, &mut stream, &mut inbox, ServerHandshake::poll_event)?;
-    let request = request_of(event)?;
-    let decided = decide(&mut handshake, Instant::now(), &request, hook(&request));
+    let request = span.in_scope(|| request_of(event))?;
+    // The hook runs in the span too, as on the async adapters.
+    let decided = span.in_scope(|| decide(&mut handshake, Instant::now(), &request, hook(&request)));
     if let Ok(Some(conn)) = decided {
-        return Ok(Accepted::WebSocket(WebSocket::start(stream, conn, inbox)?, request));
+        return Ok(Accepted::WebSocket(
+            WebSocket::start(stream, conn, inbox, span)?,
+            request,
+        ));
     }
     // A response (the hook's, or the core's 500 for a decision it could not carry out).
     let mut outbox = Outbox::default();

@@ -1,7 +1,7 @@
 //! What the adapter needs from a blocking byte stream beyond `Read + Write`.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// A blocking byte stream the adapter can drive: `Read + Write`, plus a read timeout (how
@@ -51,6 +51,12 @@ pub trait Transport: Read + Write {
     /// When the stream fails.
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.flush()
+    }
+
+    /// The peer's address, for the connection's span (feature `tracing`); the default
+    /// knows none.
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
     }
 
     /// A second handle to the same stream, for [`WebSocket::split`](crate::WebSocket::split)
@@ -182,6 +188,10 @@ impl Transport for TcpStream {
     fn try_clone(&self) -> io::Result<Self> {
         TcpStream::try_clone(self)
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        TcpStream::peer_addr(self).ok()
+    }
 }
 
 #[cfg(unix)]
@@ -229,6 +239,10 @@ where
         self.conn.send_close_notify();
         self.flush()?;
         self.sock.shutdown_write()
+    }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.sock.peer_addr().ok()
     }
 }
 
@@ -315,6 +329,10 @@ impl Transport for MaybeTlsStream {
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp().set_write_timeout(timeout)
+    }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.tcp().peer_addr().ok()
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

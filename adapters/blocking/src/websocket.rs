@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use wsflow::{Closed, Config, Connection, Event, Message, SendError};
 
+use wsflow_io::trace::ConnectionSpan;
 use wsflow_io::{Outbox, DEFAULT_HIGH_WATER_MARK};
 
 use crate::pump::{Inbox, Input, WriteDeadline, Written};
@@ -22,12 +23,15 @@ pub(crate) struct Core {
     pub(crate) conn: Connection,
     pub(crate) outbox: Outbox,
     pub(crate) closed: Option<Closed>,
+    /// The connection's span (zero-sized without feature `tracing`).
+    pub(crate) span: ConnectionSpan,
 }
 
 impl Core {
     fn next_event(&mut self) -> Option<Event> {
         let event = self.conn.poll_event()?;
         if let Event::Closed(closed) = &event {
+            self.span.closed(closed);
             self.closed = Some(Closed::clone(closed));
         }
         Some(event)
@@ -360,16 +364,18 @@ impl<S: Transport> WebSocket<S> {
         if !read_past_head.is_empty() {
             conn.handle_data(Instant::now(), read_past_head);
         }
-        Self::start(stream, conn, Inbox::new())
+        let span = ConnectionSpan::new(conn.role(), stream.peer_addr().as_ref().map(|peer| peer as _));
+        Self::start(stream, conn, Inbox::new(), span)
     }
 
-    pub(crate) fn start(stream: S, conn: Connection, inbox: Inbox) -> Result<Self, Error> {
+    pub(crate) fn start(stream: S, conn: Connection, inbox: Inbox, span: ConnectionSpan) -> Result<Self, Error> {
         let mut websocket = Self {
             stream,
             core: Core {
                 conn,
                 outbox: Outbox::default(),
                 closed: None,
+                span,
             },
             inbox,
             write_deadline: WriteDeadline::default(),

@@ -189,6 +189,12 @@ impl<R> ClientBuilder<R> {
         &self.config
     }
 
+    /// The span of a connection to this builder's URL (see [`trace`](crate::trace)).
+    pub fn span(&self) -> crate::trace::ConnectionSpan {
+        let request = self.request.as_ref().ok();
+        crate::trace::ConnectionSpan::client(request.map(|request| (request.host(), request.port())))
+    }
+
     /// The request to send.
     ///
     /// # Errors
@@ -266,13 +272,23 @@ impl<R> ClientBuilder<R> {
 /// The server's response when the upgrade was accepted, or the failure as an [`Error`]
 /// (the core has queued the shutdown: write it, then return the error).
 ///
+/// With feature `tracing`, a rejection or failure is recorded in the current span (see
+/// [`trace`](crate::trace)); record the success with [`trace::accepted`](crate::trace::accepted)
+/// once the connection is open.
+///
 /// # Errors
 /// [`Error::Rejected`] for another status, [`Error::Handshake`] for an invalid response
 /// or a timeout.
 pub fn response_of(event: ClientEvent) -> Result<Response, Error> {
     match event {
         ClientEvent::Accepted(response) => Ok(response),
-        ClientEvent::Rejected(response) => Err(Error::Rejected(Box::new(response))),
-        ClientEvent::Failed(error) => Err(Error::Handshake(error)),
+        ClientEvent::Rejected(response) => {
+            crate::trace::rejected(response.status());
+            Err(Error::Rejected(Box::new(response)))
+        }
+        ClientEvent::Failed(error) => {
+            crate::trace::failed(&error);
+            Err(Error::Handshake(error))
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::client::response_of;
 use crate::driver::{Io, Task};
 use crate::runtime::AsyncStream;
 use crate::server::{decide, request_of, Accepted, Decision};
+use crate::trace::{self, ConnectionSpan};
 use crate::{ClientBuilder, Error, SansIo, WebSocket};
 
 /// What an async adapter's `connect` and `connect_on` return.
@@ -49,10 +50,17 @@ where
 {
     // The handshake's state is bigger than the connection it yields: boxed, it does not
     // set the size of the caller's future (an idle connection's memory) for its whole life.
-    Box::pin(handshake_then_decide(stream, config, hook)).await
+    let span = ConnectionSpan::server(None);
+    let handshake = handshake_then_decide(stream, config, hook, span.clone());
+    Box::pin(span.instrument(handshake)).await
 }
 
-async fn handshake_then_decide<S, F>(stream: S, config: Arc<Config>, hook: F) -> Result<Accepted<WebSocket<S>>, Error>
+async fn handshake_then_decide<S, F>(
+    stream: S,
+    config: Arc<Config>,
+    hook: F,
+    span: ConnectionSpan,
+) -> Result<Accepted<WebSocket<S>>, Error>
 where
     S: AsyncStream,
     F: FnOnce(&Request) -> Decision,
@@ -66,7 +74,7 @@ where
     };
     let decided = decide(&mut handshake, Io::<S>::now(), &request, hook(&request));
     if let Ok(Some(conn)) = decided {
-        let mut websocket = WebSocket::new(io, conn);
+        let mut websocket = WebSocket::new(io, conn, span);
         websocket.flush().await?;
         return Ok(Accepted::WebSocket(websocket, request));
     }
@@ -85,13 +93,24 @@ pub async fn connect_on<R, S: AsyncStream>(
     builder: ClientBuilder<R>,
     stream: S,
 ) -> Result<(WebSocket<S>, Response), Error> {
+    let span = builder.span();
+    let upgrade = upgrade(builder, stream, span.clone());
+    span.instrument(upgrade).await
+}
+
+async fn upgrade<R, S: AsyncStream>(
+    builder: ClientBuilder<R>,
+    stream: S,
+    span: ConnectionSpan,
+) -> Result<(WebSocket<S>, Response), Error> {
     let mut handshake = builder.handshake(Io::<S>::now())?;
     let mut io = Io::new(stream);
     let event = next_event(&mut io, &mut handshake, ClientHandshake::poll_event).await?;
     match response_of(event) {
         Ok(response) => {
             let conn = handshake.into_connection(Io::<S>::now())?;
-            Ok((WebSocket::new(io, conn), response))
+            trace::accepted(response.subprotocol(), &conn);
+            Ok((WebSocket::new(io, conn, span), response))
         }
         Err(error) => Err(finish(&mut io, &mut handshake, error).await),
     }

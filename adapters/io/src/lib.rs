@@ -17,6 +17,12 @@
 //! - [`Outbox`]: queued `Bytes`, gathered into vectored writes, partial writes, flush and
 //!   shutdown; the blocking adapter writes through it too.
 //! - [`Error`] and [`is_peer_gone`]; with feature `rustls`, [`default_tls_config`].
+//! - [`trace`]: with feature `tracing`, a span per connection and events for its handshake
+//!   and its end (close code, reason, protocol error, timeout).
+//!
+//! Features (each adapter forwards them as its own): `rustls` (TLS clients:
+//! `default_tls_config`, `ClientBuilder::tls_config`); `tracing` (tracing spans and
+//! events: see [`trace`]; nothing of it is compiled without the feature).
 //!
 //! ```no_run
 //! // An echo server over tokio (wsflow-tokio re-exports all of this).
@@ -41,6 +47,7 @@ mod sans_io;
 mod server;
 #[cfg(feature = "rustls")]
 mod tls;
+pub mod trace;
 mod websocket;
 
 pub use bytes::Bytes;

@@ -44,7 +44,10 @@ pub enum Accepted<W> {
 pub fn request_of(event: ServerEvent) -> Result<Request, Error> {
     match event {
         ServerEvent::Request(request) => Ok(request),
-        ServerEvent::Failed(error) => Err(Error::Handshake(error)),
+        ServerEvent::Failed(error) => {
+            crate::trace::failed(&error);
+            Err(Error::Handshake(error))
+        }
     }
 }
 
@@ -56,6 +59,8 @@ pub fn request_of(event: ServerEvent) -> Result<Request, Error> {
 /// `426 Upgrade Required`. When the decision cannot be carried out (a subprotocol the
 /// client did not offer, an invalid header), the client gets a `500` response and the
 /// error is returned.
+///
+/// With feature `tracing`, records the outcome in the current span (see [`trace`](crate::trace)).
 ///
 /// # Errors
 /// As [`ServerHandshake::accept`] and [`ServerHandshake::respond`].
@@ -71,12 +76,25 @@ pub fn decide(
                 .with_header("Upgrade", "websocket")
                 .with_header("Sec-WebSocket-Version", "13")
                 .with_body("this endpoint speaks WebSocket\n");
-            handshake.respond(&upgrade_required).map(|()| None)
+            handshake.respond(&upgrade_required).map(|()| {
+                crate::trace::rejected(426);
+                None
+            })
         }
-        Decision::Accept(accept) => handshake.accept(now, accept).map(Some),
-        Decision::Respond(response) => handshake.respond(&response).map(|()| None),
+        Decision::Accept(accept) => {
+            let subprotocol = crate::trace::subprotocol(&accept);
+            handshake.accept(now, accept).map(|conn| {
+                crate::trace::accepted(subprotocol.as_deref(), &conn);
+                Some(conn)
+            })
+        }
+        Decision::Respond(response) => handshake.respond(&response).map(|()| {
+            crate::trace::rejected(response.status());
+            None
+        }),
     };
-    if let Err(SendError::SubprotocolNotOffered(_) | SendError::InvalidHeader(_)) = &result {
+    if let Err(error @ (SendError::SubprotocolNotOffered(_) | SendError::InvalidHeader(_))) = &result {
+        crate::trace::upgrade_failed(error);
         let _ = handshake.respond(&Response::new(500).with_body("the server could not complete the upgrade\n"));
     }
     result

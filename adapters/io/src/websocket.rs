@@ -18,6 +18,7 @@ use wsflow::{
 use crate::driver::{Io, Task};
 use crate::hub::{Delivery, Subscriber};
 use crate::runtime::AsyncStream;
+use crate::trace::ConnectionSpan;
 use crate::Error;
 
 /// Default high-water mark: sending waits while more than this many bytes are queued (1 MiB).
@@ -38,6 +39,8 @@ struct Inner<S: AsyncStream> {
     /// Not split: the task that sends is the one that receives, so what it sends while
     /// received events wait is written when `recv` runs out of them (one write per read).
     batch_sends: bool,
+    /// The connection's span (zero-sized without feature `tracing`).
+    span: ConnectionSpan,
 }
 
 impl<S: AsyncStream> Inner<S> {
@@ -56,6 +59,7 @@ impl<S: AsyncStream> Inner<S> {
             let Event::Closed(closed) = event else {
                 return Poll::Ready(Ok(Some(event)));
             };
+            self.span.closed(&closed);
             self.closing = Some(closed);
         }
         // The end: the last bytes are written before `Closed` is handed over, for at most
@@ -164,7 +168,7 @@ impl<S: AsyncStream> WebSocket<S> {
     /// A connection over `stream`, driving `conn` (from a handshake, or a bare
     /// [`Connection`] for a stream upgraded elsewhere). What `conn` has queued (the `101`
     /// response after `accept`) is written at the first send, flush or receive.
-    pub(crate) fn new(io: Io<S>, conn: Connection) -> Self {
+    pub(crate) fn new(io: Io<S>, conn: Connection, span: ConnectionSpan) -> Self {
         Self {
             inner: Inner {
                 io,
@@ -173,6 +177,7 @@ impl<S: AsyncStream> WebSocket<S> {
                 closed: None,
                 high_water_mark: DEFAULT_HIGH_WATER_MARK,
                 batch_sends: true,
+                span,
             },
         }
     }
@@ -185,7 +190,8 @@ impl<S: AsyncStream> WebSocket<S> {
         if !read_past_head.is_empty() {
             conn.handle_data(Io::<S>::now(), read_past_head);
         }
-        Self::new(Io::new(stream), conn)
+        let span = ConnectionSpan::new(conn.role(), None);
+        Self::new(Io::new(stream), conn, span)
     }
 
     fn with_inner<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {

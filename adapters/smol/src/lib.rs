@@ -14,7 +14,9 @@
 //! - [`WebSocket`]: `send*` / `recv*` / `close`, a `Stream` and `Sink` of messages, and
 //!   [`split`](wsflow_io::WebSocket::split) halves for two tasks.
 //!
-//! Keepalive, pong, close and handshake timeouts come from the core's [`Config`].
+//! Keepalive, pong, close and handshake timeouts come from the core's [`Config`]. Feature
+//! `tracing`: a span per connection and events for its handshake and its end (see
+//! [`wsflow_io::trace`]).
 //!
 //! ```no_run
 //! use wsflow_smol::{Message, CloseCode};

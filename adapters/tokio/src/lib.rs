@@ -35,6 +35,9 @@
 //! drives every timeout of a connection in tests. The timers need a runtime with the time
 //! driver enabled.
 //!
+//! Feature `tracing`: a span per connection and events for its handshake and its end
+//! (close code, reason, protocol error, timeout): see [`wsflow_io::trace`].
+//!
 //! ## Cancel safety
 //! As [`wsflow_io::WebSocket`]: every async method keeps its progress in the connection,
 //! so `recv` and `recv_message` can be used in `tokio::select!`.

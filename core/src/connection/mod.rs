@@ -364,6 +364,17 @@ impl Connection {
         false
     }
 
+    /// The extensions in use, as a `Sec-WebSocket-Extensions` value with every agreed
+    /// parameter spelled out (`permessage-deflate; server_max_window_bits=15;
+    /// client_max_window_bits=15`), or `None` when none was negotiated. For logs (e.g.
+    /// `wsflow-io`'s `tracing` feature); [`is_compressed`](Self::is_compressed) to test.
+    pub fn extensions(&self) -> Option<String> {
+        #[cfg(feature = "deflate")]
+        return self.deflate.as_ref().map(|codec| codec.params().to_string());
+        #[cfg(not(feature = "deflate"))]
+        None
+    }
+
     // ---- getters ----
 
     /// Our role.

@@ -51,6 +51,11 @@ impl Accept {
         self.headers.append(name, value);
         self
     }
+
+    /// The subprotocol selected with [`subprotocol`](Self::subprotocol), if any.
+    pub fn selected_subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
+    }
 }
 
 #[derive(Debug)]
