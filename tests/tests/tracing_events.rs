@@ -215,7 +215,7 @@ fn tokio_deflate_handshake_and_clean_close_in_both_roles() {
         );
         assert_eq!(
             accepted.get("extensions"),
-            Some("permessage-deflate; server_max_window_bits=15; client_max_window_bits=12"),
+            Some("permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"),
             "{role}"
         );
         let closed = collector.event(role, "connection closed");

@@ -35,6 +35,13 @@
 //! (any failed connect or echo), and whether the server's descriptors came back to where
 //! they were. Raise `ulimit -n` first (bench/soak.sh does).
 //!
+//! `soak --serve VARIANT ADDR` is a wsflow-tokio echo server (as the adapter's
+//! `echo-server` example) with permessage-deflate configured as VARIANT says: `default`,
+//! `window12` (the server asks a client that offers `client_max_window_bits` for 12 bits:
+//! it saves nothing, as zlib-rs's inflater holds a 32 KiB window whatever the bits) or
+//! `no-takeover` (`server_no_context_takeover`: no compressor per
+//! connection), for the `--chat` comparison.
+//!
 //! `--chat N` measures what a chat room at rest costs: N connections, each sending 100
 //! chat-like JSON messages (about 150-250 bytes) and reading their echoes (100 each way),
 //! then idle; the server's RSS growth per connection, with permessage-deflate not offered
@@ -101,6 +108,12 @@ fn parse_args() -> Args {
 }
 
 fn main() {
+    let raw: Vec<String> = std::env::args().collect();
+    if let [_, flag, variant, addr] = raw.as_slice() {
+        if flag == "--serve" {
+            return serve(variant, addr);
+        }
+    }
     let args = parse_args();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -412,6 +425,47 @@ fn chat_all(runtime: &tokio::runtime::Runtime, args: &Args, count: usize) {
     for (name, row) in rows {
         println!("| {name} | {:.1} | {:.1} |", row[0], row[1]);
     }
+}
+
+/// `--serve VARIANT ADDR`: an echo server on wsflow-tokio with deflate as VARIANT says.
+fn serve(variant: &str, addr: &str) {
+    let mut deflate = DeflateConfig::default();
+    match variant {
+        "default" => {}
+        "window12" => {
+            deflate.client_max_window_bits(12);
+        }
+        "no-takeover" => {
+            deflate.server_no_context_takeover(true);
+        }
+        other => panic!("unknown server variant {other}"),
+    }
+    let mut config = Config::default();
+    config.deflate(Some(deflate));
+    let config = Arc::new(config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let config = config.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let accepted = wsflow_tokio::accept_with(tcp, config, |_| {
+                    wsflow_tokio::Decision::Accept(wsflow_tokio::Accept::new())
+                })
+                .await;
+                let Ok(wsflow_tokio::Accepted::WebSocket(mut websocket, _)) = accepted else {
+                    return;
+                };
+                while let Ok(Some(message)) = websocket.recv_message().await {
+                    if websocket.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// A chat-like JSON line of 150-250 bytes.
