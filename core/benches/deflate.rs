@@ -157,6 +157,34 @@ fn main() {
         (live() - before) / 2 / 1024,
         100.0 * json_wire as f64 / json_bytes as f64
     );
+    // No context takeover either way: no compressor is held per connection (the thread's
+    // shared one compresses each message from a fresh context); each message alone.
+    let mut deflate = DeflateConfig::default();
+    deflate.server_no_context_takeover(true).client_no_context_takeover(true);
+    let mut config = Config::default();
+    config.deflate(Some(deflate));
+    let (mut client, mut server) = pair(config);
+    transfer(&mut client, &mut server, &json[..1], true);
+    transfer(&mut server, &mut client, &json[..1], true);
+    let before = live();
+    let (mut client, mut server) = (client, server);
+    let (json_wire, _) = transfer(&mut client, &mut server, &json, true);
+    let (mut client_2, mut server_2) = pair({
+        let mut config = Config::default();
+        let mut deflate = DeflateConfig::default();
+        deflate.server_no_context_takeover(true).client_no_context_takeover(true);
+        config.deflate(Some(deflate));
+        config
+    });
+    let connection_before = live();
+    transfer(&mut client_2, &mut server_2, &json[..1], true);
+    transfer(&mut server_2, &mut client_2, &json[..1], true);
+    println!(
+        "no context takeover (both ways): {} KiB/connection after a message each way, JSON {:.1}% (heap after the run: {} KiB)",
+        (live() - connection_before) / 2 / 1024,
+        100.0 * json_wire as f64 / json_bytes as f64,
+        (live() - before) / 1024
+    );
     println!("ratio = bytes on the wire (frames included) / message bytes; 'both' = compress + inflate + framing");
 }
 
