@@ -1,4 +1,5 @@
-//! What the codec benchmark and the decode profile share: the frames they decode.
+//! What the benchmarks share: the frames the codec benchmark and the decode profile decode,
+//! and a process's resident memory for the load test and the soak.
 
 use wsflow::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 
@@ -27,4 +28,16 @@ pub fn masked_frames(size: usize) -> Vec<u8> {
         apply_mask(&mut out[start..], header.mask.unwrap(), 0);
     }
     out
+}
+
+/// The resident memory (VmRSS) of process `pid`, in bytes, from `/proc/PID/status`.
+pub fn resident_bytes(pid: u32) -> std::io::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map(|kib| kib * 1024.0)
+        .ok_or_else(|| std::io::Error::other(format!("no VmRSS for process {pid}")))
 }

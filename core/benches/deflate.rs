@@ -160,7 +160,9 @@ fn main() {
     // No context takeover either way: no compressor is held per connection (the thread's
     // shared one compresses each message from a fresh context); each message alone.
     let mut deflate = DeflateConfig::default();
-    deflate.server_no_context_takeover(true).client_no_context_takeover(true);
+    deflate
+        .server_no_context_takeover(true)
+        .client_no_context_takeover(true);
     let mut config = Config::default();
     config.deflate(Some(deflate));
     let (mut client, mut server) = pair(config);
@@ -172,7 +174,9 @@ fn main() {
     let (mut client_2, mut server_2) = pair({
         let mut config = Config::default();
         let mut deflate = DeflateConfig::default();
-        deflate.server_no_context_takeover(true).client_no_context_takeover(true);
+        deflate
+            .server_no_context_takeover(true)
+            .client_no_context_takeover(true);
         config.deflate(Some(deflate));
         config
     });

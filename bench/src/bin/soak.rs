@@ -127,7 +127,10 @@ fn main() {
     }
     let mut verdicts = Vec::new();
     for (name, command) in &args.servers {
-        println!("\n== soak: {name}, {} s, {} connections", args.seconds, args.connections);
+        println!(
+            "\n== soak: {name}, {} s, {} connections",
+            args.seconds, args.connections
+        );
         let verdict = runtime
             .block_on(soak(name, command, &args))
             .unwrap_or_else(|error| panic!("{name}: {error}"));
@@ -295,7 +298,9 @@ fn storm_all(runtime: &tokio::runtime::Runtime, args: &Args, count: usize) {
             .unwrap_or_else(|error| panic!("{name}: {error}"));
         rows.push((name, row));
     }
-    println!("\n| server | connections | connect+upgrade /s | RSS KiB per connection | errors | fds before / open / after |");
+    println!(
+        "\n| server | connections | connect+upgrade /s | RSS KiB per connection | errors | fds before / open / after |"
+    );
     println!("|---|---:|---:|---:|---:|---|");
     let mut failed = false;
     for (name, row) in &rows {
@@ -412,7 +417,10 @@ fn chat_all(runtime: &tokio::runtime::Runtime, args: &Args, count: usize) {
     for (name, command) in &args.servers {
         let mut row = Vec::new();
         for deflate in [false, true] {
-            println!("\n== chat: {name}, {count} connections, deflate {}", if deflate { "offered" } else { "off" });
+            println!(
+                "\n== chat: {name}, {count} connections, deflate {}",
+                if deflate { "offered" } else { "off" }
+            );
             let kib = runtime
                 .block_on(chat(command, count, deflate))
                 .unwrap_or_else(|error| panic!("{name}: {error}"));
@@ -443,11 +451,16 @@ fn serve(variant: &str, addr: &str) {
     let mut config = Config::default();
     config.deflate(Some(deflate));
     let config = Arc::new(config);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let config = config.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
@@ -471,8 +484,8 @@ fn serve(variant: &str, addr: &str) {
 /// A chat-like JSON line of 150-250 bytes.
 fn chat_line(rng: &mut Rng, from: usize, n: usize) -> String {
     const WORDS: &[&str] = &[
-        "hello", "anyone", "seen", "the", "new", "release", "build", "is", "green", "again", "lunch", "at",
-        "noon", "meeting", "moved", "to", "three", "thanks", "great", "idea", "let's", "ship", "it", "today",
+        "hello", "anyone", "seen", "the", "new", "release", "build", "is", "green", "again", "lunch", "at", "noon",
+        "meeting", "moved", "to", "three", "thanks", "great", "idea", "let's", "ship", "it", "today",
     ];
     let words = 12 + rng.below(20);
     let text: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
@@ -570,7 +583,9 @@ async fn session(url: &str, max_ops: usize, rng: &mut Rng, tally: &Tally) -> Res
                 }
             }
             1 => {
-                let burst: Vec<Message> = (0..8).map(|_| Message::Binary(Bytes::from(rng.bytes(16 << 10)))).collect();
+                let burst: Vec<Message> = (0..8)
+                    .map(|_| Message::Binary(Bytes::from(rng.bytes(16 << 10))))
+                    .collect();
                 for message in &burst {
                     websocket.send(message.clone()).await?;
                 }
@@ -678,13 +693,7 @@ impl Server {
     }
 
     fn rss(&self) -> Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|line| line.starts_with("VmRSS:"))
-            .ok_or("no VmRSS")?;
-        let kib: f64 = line.split_whitespace().nth(1).ok_or("VmRSS")?.parse()?;
-        Ok(kib * 1024.0)
+        Ok(wsflow_bench::resident_bytes(self.child.id())?)
     }
 
     fn fds(&self) -> Result<usize> {

@@ -240,13 +240,7 @@ impl Server {
 
     /// Resident memory in bytes.
     fn rss(&self) -> Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|line| line.starts_with("VmRSS:"))
-            .ok_or("no VmRSS")?;
-        let kib: f64 = line.split_whitespace().nth(1).ok_or("VmRSS")?.parse()?;
-        Ok(kib * 1024.0)
+        Ok(wsflow_bench::resident_bytes(self.child.id())?)
     }
 
     async fn connect(&self) -> Result<TcpStream> {
