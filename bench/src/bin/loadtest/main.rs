@@ -22,6 +22,7 @@
 //! VmRSS delta from /proc/PID/status.
 
 mod fanout;
+mod rest;
 mod servers;
 
 use std::collections::VecDeque;
@@ -52,6 +53,9 @@ fn main() {
     }
     if args.iter().any(|arg| arg == "--fanout") {
         return run_fanout(&args);
+    }
+    if args.iter().any(|arg| arg == "--rest") {
+        return run_rest(&args);
     }
     let mut seconds = 3.0;
     let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
@@ -137,6 +141,45 @@ fn run_fanout(args: &[String]) {
             .collect();
         fanout::print(&medians, count);
     }
+}
+
+/// `--rest [N] [--secs S] [--only a,b]`: N connections at rest (default 10,000; see
+/// rest.rs), each server on a fresh process.
+fn run_rest(args: &[String]) {
+    let mut connections = 10_000;
+    let mut seconds = 10.0;
+    let mut only: Vec<String> = ["wsflow-tokio", "wsflow-smol", "wsflow-axum", "floor"]
+        .iter()
+        .chain(servers::ANCHORS.iter())
+        .map(|name| name.to_string())
+        .collect();
+    let mut rest = args[1..].iter().peekable();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--rest" => {
+                if let Some(count) = rest.peek().and_then(|next| next.parse().ok()) {
+                    connections = count;
+                    rest.next();
+                }
+            }
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            "--only" => only = rest.next().expect("--only a,b").split(',').map(String::from).collect(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for name in only {
+        eprintln!("loadtest: rest, {name}, {connections} connections");
+        let row = runtime
+            .block_on(rest::measure(&name, connections, Duration::from_secs_f64(seconds)))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        rows.push((name, row));
+    }
+    rest::print(&rows, connections);
 }
 
 /// One server's results.
@@ -261,15 +304,13 @@ impl Server {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         );
         tcp.write_all(request.as_bytes()).await?;
-        // The server says nothing after its response until it gets a frame, so reading
-        // up to the blank line never takes frame bytes.
-        let mut response = Vec::new();
+        // The server says nothing after its response until it gets a frame, so whatever
+        // arrives before the blank line is the response alone.
+        let mut response = Vec::with_capacity(512);
         while !response.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            if tcp.read(&mut byte).await? == 0 {
-                return Err("closed during the handshake".into());
+            if response.len() > 16 << 10 || tcp.read_buf(&mut response).await? == 0 {
+                return Err("closed during the handshake, or a head without an end".into());
             }
-            response.push(byte[0]);
         }
         if !response.starts_with(b"HTTP/1.1 101") {
             return Err(format!("handshake: {}", String::from_utf8_lossy(&response)).into());
