@@ -18,8 +18,13 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_EACH="${1:-600}"
 STORM="${2:-10000}"
 export CARGO_TARGET_DIR="${WSFLOW_TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}"
-# The storm holds 10,000 sockets on each side of loopback.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The storm holds 10,000 sockets on each side of loopback (each side a process of its own).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+limit="$(ulimit -n)"
+if [ "$limit" != unlimited ] && [ "$STORM" -gt $((limit - 100)) ]; then
+  echo "soak: open files limited to $limit here: the storm opens $((limit - 100)) connections, not $STORM" >&2
+  STORM=$((limit - 100))
+fi
 
 declare -A command slack
 names=()
