@@ -21,6 +21,7 @@
 //! Server CPU is utime+stime from /proc/PID/stat over the measured window; RSS is the
 //! VmRSS delta from /proc/PID/status.
 
+mod clients;
 mod fanout;
 mod rest;
 mod servers;
@@ -50,6 +51,12 @@ fn main() {
         if flag == "--serve" {
             return servers::serve(name);
         }
+    }
+    if args.get(1).is_some_and(|flag| flag == "--drive") {
+        return clients::drive_main(&args[2..]);
+    }
+    if args.iter().any(|arg| arg == "--clients") {
+        return run_clients(&args);
     }
     if args.iter().any(|arg| arg == "--fanout") {
         return run_fanout(&args);
@@ -141,6 +148,48 @@ fn run_fanout(args: &[String]) {
             .collect();
         fanout::print(&medians, count);
     }
+}
+
+/// `--clients [--secs S] [--only a,b]`: each client library against the floor server (see
+/// clients.rs), in three rounds that take the clients in turn (medians).
+fn run_clients(args: &[String]) {
+    let mut seconds = 2.0;
+    let mut only: Vec<String> = clients::CLIENTS.iter().map(|name| name.to_string()).collect();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--clients" => {}
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            "--only" => only = rest.next().expect("--only a,b").split(',').map(String::from).collect(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let server = Server::start(servers::FLOOR).unwrap_or_else(|error| panic!("floor: {error}"));
+    let mut rounds: Vec<Vec<(clients::Drive, clients::Drive)>> = vec![Vec::new(); only.len()];
+    for round in 1..=3 {
+        for (name, drives) in only.iter().zip(&mut rounds) {
+            eprintln!("loadtest: clients round {round} of 3, {name}");
+            let small = clients::drive(name, server.port, 64, 16, 16, seconds);
+            let large = clients::drive(name, server.port, 16, 1, 64 << 10, seconds);
+            drives.push((
+                small.unwrap_or_else(|error| panic!("{error}")),
+                large.unwrap_or_else(|error| panic!("{error}")),
+            ));
+        }
+    }
+    let median = |drives: &mut Vec<clients::Drive>| {
+        drives.sort_by(|a, b| a.us_per_message().total_cmp(&b.us_per_message()));
+        drives[drives.len() / 2]
+    };
+    let rows: Vec<(String, clients::Drive, clients::Drive)> = only
+        .iter()
+        .zip(rounds)
+        .map(|(name, drives)| {
+            let (mut small, mut large): (Vec<_>, Vec<_>) = drives.into_iter().unzip();
+            (name.clone(), median(&mut small), median(&mut large))
+        })
+        .collect();
+    clients::print(&rows, seconds);
 }
 
 /// `--rest [N] [--secs S] [--only a,b]`: N connections at rest (default 10,000; see

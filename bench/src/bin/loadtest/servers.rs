@@ -191,8 +191,21 @@ async fn floor_echo(mut tcp: TcpStream) -> Result {
             return Ok(());
         }
     }
-    // The load generator checks only the status line.
-    tcp.write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n").await?;
+    // A valid 101, for the client benchmark's libraries (the load generator checks only the
+    // status line); the handshake is not measured.
+    let request = String::from_utf8_lossy(&request);
+    let key = request
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("Sec-WebSocket-Key: ")
+                .or(line.strip_prefix("sec-websocket-key: "))
+        })
+        .ok_or("no key")?;
+    let accept = tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    tcp.write_all(response.as_bytes()).await?;
     let (mut rx, mut tx) = (Vec::with_capacity(256 << 10), Vec::with_capacity(256 << 10));
     loop {
         if rx.capacity() - rx.len() < 64 << 10 {
