@@ -25,6 +25,7 @@ mod clients;
 mod fanout;
 mod rest;
 mod servers;
+mod wss;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -33,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Distinct messages per size; message `n` on a connection carries pattern `n % PATTERNS`.
@@ -63,6 +64,9 @@ fn main() {
     }
     if args.iter().any(|arg| arg == "--rest") {
         return run_rest(&args);
+    }
+    if args.iter().any(|arg| arg == "--wss") {
+        return run_wss(&args);
     }
     let mut seconds = 3.0;
     let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
@@ -148,6 +152,74 @@ fn run_fanout(args: &[String]) {
             .collect();
         fanout::print(&medians, count);
     }
+}
+
+/// `--wss [--secs S]`: the load scenarios over TLS (see wss.rs) for wsflow-tokio and
+/// tokio-tungstenite, each behind tokio-rustls, plus the server's CPU per TLS+WebSocket
+/// handshake.
+fn run_wss(args: &[String]) {
+    let mut seconds = 3.0;
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--wss" => {}
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let only: Vec<String> = ["wss:wsflow-tokio", "wss:tokio-tungstenite"].map(String::from).to_vec();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let loads = runtime
+        .block_on(measure_load(&only, Duration::from_secs_f64(seconds)))
+        .unwrap_or_else(|error| panic!("wss load: {error}"));
+    let mut rows = Vec::new();
+    let mut handshakes = Vec::new();
+    for (name, load) in only.iter().zip(loads) {
+        let idle_kib = runtime
+            .block_on(measure_idle(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        rows.push((name.clone(), Row { idle_kib, ..load }));
+        let handshake = runtime
+            .block_on(handshake_cpu_us(name, 1000))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        handshakes.push((name.clone(), handshake));
+    }
+    print_tables(&rows);
+    println!();
+    println!("| server | server CPU µs per TLS + WebSocket handshake |");
+    println!("|---|---:|");
+    for (name, us) in handshakes {
+        println!("| {name} | {us:.0} |");
+    }
+}
+
+/// Server CPU per connection for `count` connections (TCP, TLS where the server has it,
+/// upgrade, close), 50 at a time, on a fresh server process.
+async fn handshake_cpu_us(name: &str, count: usize) -> Result<f64> {
+    let server = Arc::new(Server::start(name)?);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = server.cpu()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        if tasks.len() >= 50 {
+            tasks.join_next().await.expect("a task")??;
+        }
+        let server = server.clone();
+        tasks.spawn(async move {
+            let mut stream = server.connect().await?;
+            close(&mut stream).await;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cpu = server.cpu()? - before;
+    Ok((cpu.user + cpu.system).as_secs_f64() * 1e6 / count as f64)
 }
 
 /// `--clients [--secs S] [--only a,b]`: each client library against the floor server (see
@@ -303,10 +375,16 @@ async fn measure_idle(name: &str) -> Result<f64> {
 struct Server {
     child: Child,
     port: u16,
+    /// A `wss:` server: connections go through TLS.
+    tls: bool,
 }
 
 impl Server {
     fn start(name: &str) -> Result<Self> {
+        let tls = name.starts_with("wss:");
+        if tls {
+            wss::configs(); // the certificate, before the server process that reads it
+        }
         let mut child = Command::new(std::env::current_exe()?)
             .args(["--serve", name])
             .stdout(Stdio::piped())
@@ -314,7 +392,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
         let port = line.trim().parse()?;
-        Ok(Self { child, port })
+        Ok(Self { child, port, tls })
     }
 
     /// User and system CPU time of the whole process so far.
@@ -335,14 +413,32 @@ impl Server {
         Ok(wsflow_bench::resident_bytes(self.child.id())?)
     }
 
-    async fn connect(&self) -> Result<TcpStream> {
-        self.connect_offering(false).await
+    /// Connects and upgrades, over TLS to the `wss:` servers.
+    async fn connect(&self) -> Result<Stream> {
+        if !self.tls {
+            return Ok(Stream::Plain(self.connect_offering(false).await?));
+        }
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        tcp.set_nodelay(true)?;
+        let connector = tokio_rustls::TlsConnector::from(wss::configs().1.clone());
+        let mut tls = connector.connect("localhost".try_into()?, tcp).await?;
+        upgrade(&mut tls, false).await?;
+        Ok(Stream::Tls(Box::new(tls)))
     }
 
     /// Connects and upgrades, offering permessage-deflate when `deflate`.
     async fn connect_offering(&self, deflate: bool) -> Result<TcpStream> {
         let mut tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
         tcp.set_nodelay(true)?;
+        upgrade(&mut tcp, deflate).await?;
+        Ok(tcp)
+    }
+}
+
+/// Sends the upgrade request (offering permessage-deflate when `deflate`) and reads the
+/// 101 response.
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(tcp: &mut S, deflate: bool) -> Result {
+    {
         let offer = if deflate {
             "Sec-WebSocket-Extensions: permessage-deflate\r\n"
         } else {
@@ -364,7 +460,59 @@ impl Server {
         if !response.starts_with(b"HTTP/1.1 101") {
             return Err(format!("handshake: {}", String::from_utf8_lossy(&response)).into());
         }
-        Ok(tcp)
+        Ok(())
+    }
+}
+
+/// A load generator's connection: TCP, or TLS to the `wss:` servers.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_read(cx, buf),
+            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_write(cx, buf),
+            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_flush(cx),
+            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_shutdown(cx),
+            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_shutdown(cx),
+        }
     }
 }
 
@@ -486,7 +634,7 @@ async fn run_load(
 /// ones as echoes came back in each read (in one write), and verifies every echo. Once
 /// `stop` is set it lets the outstanding ones come back and closes.
 async fn pump(
-    mut tcp: TcpStream,
+    mut tcp: Stream,
     frames: Arc<Frames>,
     in_flight: usize,
     stop: Arc<AtomicBool>,
@@ -551,7 +699,7 @@ async fn pump(
 }
 
 /// Sends a masked close frame (1000) and waits briefly for the server to close.
-async fn close(tcp: &mut TcpStream) {
+async fn close(tcp: &mut Stream) {
     let code = [0x03 ^ MASK[0], 0xE8 ^ MASK[1]];
     let frame = [0x88, 0x82, MASK[0], MASK[1], MASK[2], MASK[3], code[0], code[1]];
     if tcp.write_all(&frame).await.is_ok() {
@@ -591,6 +739,11 @@ fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
     sorted[index].as_secs_f64() * 1e6
 }
 
+/// An anchor, over TCP or (`wss:`) TLS.
+fn is_anchor(name: &str) -> bool {
+    servers::ANCHORS.contains(&name.trim_start_matches("wss:"))
+}
+
 fn print_tables(rows: &[(String, Row)]) {
     println!();
     println!(
@@ -613,7 +766,7 @@ fn print_tables(rows: &[(String, Row)]) {
     }
     let anchors: Vec<&Row> = rows
         .iter()
-        .filter(|(name, _)| servers::ANCHORS.contains(&name.as_str()))
+        .filter(|(name, _)| is_anchor(name))
         .map(|(_, row)| row)
         .collect();
     if anchors.is_empty() {
@@ -651,10 +804,7 @@ fn print_tables(rows: &[(String, Row)]) {
         .iter()
         .for_each(|(_, pick, higher, _)| print!(" {:.2} |", best(*pick, *higher)));
     println!();
-    for (name, row) in rows
-        .iter()
-        .filter(|(name, _)| !servers::ANCHORS.contains(&name.as_str()))
-    {
+    for (name, row) in rows.iter().filter(|(name, _)| !is_anchor(name)) {
         print!("| {name} |");
         columns
             .iter()

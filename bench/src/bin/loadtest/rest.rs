@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::{percentile, Frames, Result, Server};
+use crate::{percentile, Frames, Result, Server, Stream};
 
 /// Handshakes in flight while connecting: under the servers' listen backlog (std's 128),
 /// so that no SYN is dropped and retried a second later.
@@ -105,7 +104,7 @@ pub async fn measure(name: &str, connections: usize, window: Duration) -> Result
 
 /// One message a second from `first` on, each echo checked, until `stop`.
 async fn chatter(
-    mut tcp: TcpStream,
+    mut tcp: Stream,
     first: tokio::time::Instant,
     frames: &Frames,
     stop: &AtomicBool,

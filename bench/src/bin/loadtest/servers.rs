@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::TcpListener as StdListener;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -39,6 +39,14 @@ pub fn serve(name: &str) {
     std::io::stdout().flush().unwrap();
     if name.starts_with("fanout:") {
         return super::fanout::serve(name, listener);
+    }
+    if let Some(library) = name.strip_prefix("wss:") {
+        let acceptor = tokio_rustls::TlsAcceptor::from(super::wss::configs().0.clone());
+        return match library {
+            "wsflow-tokio" => serve_tokio(listener, move |tcp| tls(acceptor.clone(), tcp, wsflow_tokio_echo)),
+            "tokio-tungstenite" => serve_tokio(listener, move |tcp| tls(acceptor.clone(), tcp, tokio_tungstenite_echo)),
+            other => panic!("no wss server for {other}"),
+        };
     }
     match name {
         "wsflow-tokio" => serve_tokio(listener, wsflow_tokio_echo),
@@ -116,7 +124,16 @@ async fn axum_ws_upgrade(upgrade: axum::extract::ws::WebSocketUpgrade) -> axum::
     })
 }
 
-async fn wsflow_tokio_echo(tcp: TcpStream) -> Result {
+/// The TLS handshake, then `echo` over the TLS stream.
+async fn tls<F: Future<Output = Result>>(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    echo: impl FnOnce(tokio_rustls::server::TlsStream<TcpStream>) -> F,
+) -> Result {
+    echo(acceptor.accept(tcp).await?).await
+}
+
+async fn wsflow_tokio_echo<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(tcp: S) -> Result {
     let mut websocket = wsflow_tokio::accept(tcp).await?;
     while let Some(message) = websocket.recv_message().await? {
         websocket.send(message).await?;
@@ -124,7 +141,7 @@ async fn wsflow_tokio_echo(tcp: TcpStream) -> Result {
     Ok(())
 }
 
-async fn tokio_tungstenite_echo(tcp: TcpStream) -> Result {
+async fn tokio_tungstenite_echo<S: AsyncRead + AsyncWrite + Unpin>(tcp: S) -> Result {
     let mut websocket = tokio_tungstenite::accept_async(tcp).await?;
     while let Some(message) = websocket.next().await {
         let message = message?;
