@@ -13,8 +13,9 @@ use std::sync::Arc;
 /// that has not finished arriving, and a peer decides how long it keeps it there: a few
 /// hundred peers that each start a large message and trickle it can exhaust a server whose
 /// connections are each within their limits. With a budget, a connection charges it for
-/// the buffer of its unfinished message (a partial frame, a reassembled or an inflated
-/// message) whenever a read leaves that message unfinished, and gives the charge back when
+/// the bytes of its unfinished message (a partial frame, a reassembled or an inflated
+/// message: what arrived, not what a header announced) whenever a read leaves that message
+/// unfinished, inflating no further than the budget has room for, and gives the charge back when
 /// the message is complete (it is then the application's) or the connection ends or is
 /// dropped. A connection whose charge would take the budget past its limit is failed with
 /// close code 1013 (Try Again Later) and
@@ -115,8 +116,8 @@ impl fmt::Debug for MemoryBudget {
     }
 }
 
-/// Charges are taken in steps of this many bytes, so that a message growing over many reads
-/// touches the shared counter once per step, not once per read.
+/// Past this many bytes, charges are taken in steps of it, so that a large message growing
+/// over many reads touches the shared counter once per step, not once per read.
 const CHARGE_STEP: usize = 64 << 10;
 
 /// What one connection has charged to a budget; given back when dropped.
@@ -134,7 +135,13 @@ impl Charge {
             return Ok(());
         }
         let budget = self.budget.get_or_insert_with(|| budget.clone());
-        let stepped = held.div_ceil(CHARGE_STEP) * CHARGE_STEP;
+        // Exact below one step, so that many connections each holding a little of a message
+        // are charged what they hold; in steps above it (at most one step too much).
+        let stepped = if held < CHARGE_STEP {
+            held
+        } else {
+            held.div_ceil(CHARGE_STEP) * CHARGE_STEP
+        };
         if budget.try_charge(stepped - self.bytes) {
             self.bytes = stepped;
         } else if budget.try_charge(held - self.bytes) {
@@ -143,6 +150,11 @@ impl Charge {
             return Err(budget.limit());
         }
         Ok(())
+    }
+
+    /// The bytes charged now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Gives the whole charge back.

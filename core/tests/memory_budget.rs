@@ -171,3 +171,68 @@ fn a_protocol_error_mid_message_gives_the_charge_back() {
     );
     assert_eq!(budget.used(), 0);
 }
+
+#[test]
+fn what_a_header_announces_is_not_charged_only_what_arrived() {
+    // Sixteen peers each announce a 1 MiB message and send one byte of it: they hold 16
+    // bytes, not 16 MiB, and an honest connection still fits.
+    let (budget, config) = budgeted(16 << 20);
+    let now = Instant::now();
+    let mut squatters: Vec<Connection> = (0..16).map(|_| Connection::server(config.clone(), now)).collect();
+    for squatter in &mut squatters {
+        squatter.handle_data(now, &frame_start(1 << 20, 1));
+    }
+    assert!(budget.used() <= 16, "{budget:?}");
+    let mut honest = Connection::server(config, now);
+    let message = client_frame(OpCode::Binary, true, &vec![3; 200 * KIB]);
+    let (first, second) = message.split_at(message.len() / 2);
+    honest.handle_data(now, first);
+    honest.handle_data(now, second);
+    assert_eq!(messages(&drain_events(&mut honest)).len(), 1);
+}
+
+#[test]
+fn small_partial_messages_are_charged_what_they_hold() {
+    // 100 connections each hold 10 bytes of a 200-byte frame: 1,000 bytes, well within a
+    // 1 MiB budget (a charge rounded up to 64 KiB each would refuse the 17th).
+    let (budget, config) = budgeted(1 << 20);
+    let now = Instant::now();
+    let mut connections: Vec<Connection> = (0..100).map(|_| Connection::server(config.clone(), now)).collect();
+    for connection in &mut connections {
+        connection.handle_data(now, &frame_start(200, 10));
+        assert_eq!(closed_with(connection), None);
+    }
+    assert_eq!(budget.used(), 1000);
+}
+
+#[test]
+fn a_compressed_message_inflates_no_further_than_the_budget_has_room_for() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut server_config = Config::default();
+    server_config
+        .deflate(Some(DeflateConfig::default()))
+        .memory_budget(Some(budget.clone()));
+    let mut client_config = Config::default();
+    client_config
+        .deflate(Some(DeflateConfig::default().level(9).clone()))
+        .outgoing_frame_size(Some(16 << 10));
+    let mut pair = Pair::with_configs(client_config, server_config);
+    // 60 MiB of zeros in 16 KiB compressed frames: the first frame alone inflates to far
+    // more than the budget.
+    pair.client.send(Message::binary(vec![0u8; 60 << 20])).unwrap();
+    pair.collect();
+    let wire = std::mem::take(&mut pair.to_server);
+    let first_frame = &wire[..(16 << 10) + 14];
+    pair.server.handle_data(pair.now, first_frame);
+    let (code, reason) = closed_with(&mut pair.server).expect("failed");
+    assert_eq!(code, CloseCode::TRY_AGAIN_LATER);
+    let CloseReason::Failed(ProtocolError::MemoryBudgetExceeded { held, limit }) = reason else {
+        panic!("{reason:?}")
+    };
+    assert_eq!(limit, 1 << 20);
+    assert!(
+        held <= (1 << 20) + 1,
+        "inflated {held} bytes before the budget stopped it"
+    );
+    assert_eq!(budget.used(), 0);
+}

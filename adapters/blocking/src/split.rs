@@ -19,8 +19,9 @@ use crate::transport::Transport;
 use crate::websocket::{receiving_methods, sending_methods, Core, Endpoint, Receiving, Sending};
 use crate::Error;
 
-/// The longest the receiving half blocks in one read: deadlines the sending half sets
-/// (the close timeout after [`WsSender::close`]) are noticed within this.
+/// The longest either half blocks in one read or write: deadlines the other half sets (the
+/// close timeout after [`WsSender::close`], the end of the connection seen by the
+/// receiving half) are noticed within this.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
@@ -55,7 +56,11 @@ impl<S: Transport> Shared<S> {
                 return Ok(());
             }
             let mut batch = std::mem::take(outbox);
-            let deadline = conn.poll_timeout();
+            // The receiving half may end the connection meanwhile (its close timeout runs
+            // out while this write waits for a peer that stopped reading): look again at
+            // least every RECHECK_INTERVAL, so that this half gives up then too.
+            let recheck = Instant::now() + RECHECK_INTERVAL;
+            let deadline = Some(conn.poll_timeout().map_or(recheck, |deadline| deadline.min(recheck)));
             drop(core);
             let (stream, write_deadline) = &mut *writer;
             match write_deadline.write(&mut batch, stream, deadline) {

@@ -519,7 +519,9 @@ impl Connection {
             utf8.feed(&buffer[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !ends_message {
-            let held = buffer.capacity();
+            // What arrived, not the capacity reserved ahead from the header: announced
+            // bytes that never come cost no memory and must not take the budget.
+            let held = buffer.len();
             self.charge_unfinished(held)?;
             return Ok(chunk.len());
         }
@@ -602,8 +604,21 @@ impl Connection {
         let step = if streaming { STREAMED_INFLATE_STEP } else { usize::MAX };
         let kind = message.kind;
         let mut consumed = 0;
+        // With a memory budget, a message being reassembled inflates no further than the
+        // budget has room for (checked as it inflates, not after the whole read).
+        let room = match (&self.config.memory_budget, streaming) {
+            (Some(budget), false) => Some((
+                budget.limit(),
+                budget.limit().saturating_sub(budget.used()) + self.budget_charge.bytes(),
+            )),
+            _ => None,
+        };
         loop {
             let limit = max - message.inflated_len;
+            let (limit, budget_bound) = match room {
+                Some((_, room)) if room < limit => (room, true),
+                _ => (limit, false),
+            };
             let mut fresh = Vec::new();
             let out = if streaming { &mut fresh } else { &mut message.inflated };
             let start = out.len();
@@ -627,12 +642,18 @@ impl Connection {
                     .feed(&out[start..out.len().min(limit).max(start)])
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            outcome.map_err(|error| match error {
-                ProtocolError::MessageTooBig { .. } => ProtocolError::MessageTooBig {
+            outcome.map_err(|error| match (error, room) {
+                (ProtocolError::MessageTooBig { .. }, Some((budget, _))) if budget_bound => {
+                    ProtocolError::MemoryBudgetExceeded {
+                        held: limit + 1,
+                        limit: budget,
+                    }
+                }
+                (ProtocolError::MessageTooBig { .. }, _) => ProtocolError::MessageTooBig {
                     size: max as u64 + 1,
                     limit: max,
                 },
-                other => other,
+                (other, _) => other,
             })?;
             if finish && kind == MessageKind::Text {
                 message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -658,7 +679,7 @@ impl Connection {
         }
         if !ends_message {
             if !streaming {
-                let held = message.inflated.capacity();
+                let held = message.inflated.len();
                 self.charge_unfinished(held)?;
             }
             return Ok(chunk.len());
