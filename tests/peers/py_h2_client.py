@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Interop client for WebSockets over HTTP/2 (RFC 8441) on Python `h2` and `wsproto`.
 
-Usage: tests/peers/.venv/bin/python tests/peers/py_h2_client.py HOST:PORT
+Usage: tests/peers/.venv/bin/python tests/peers/py_h2_client.py HOST:PORT [--tls]
 
 HOST:PORT is a loopback echo server speaking h2c with prior knowledge (wsflow-axum's
-echo-server example). One HTTP/2 connection carries every WebSocket: `h2` does the
+echo-server example), or with --tls, HTTP/2 over TLS by ALPN `h2` (the certificate is
+not verified: a loopback test server's). One HTTP/2 connection carries every WebSocket: `h2` does the
 framing and the extended CONNECT (`:protocol = websocket`), `wsproto` the WebSocket
 frames (client role: masked) with permessage-deflate. One line per check, then
 `N passed, M failed`; exit status 0 only if all passed.
@@ -14,6 +15,7 @@ import random
 import re
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -55,9 +57,18 @@ class Stream:
 class Peer:
     """One HTTP/2 connection and the WebSockets on it."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, tls):
         self.authority = "%s:%d" % (host, port)
+        self.scheme = "https" if tls else "http"
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["h2"])
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+            if self.sock.selected_alpn_protocol() != "h2":
+                raise OSError("ALPN chose %r, not h2" % self.sock.selected_alpn_protocol())
         self.conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
         )
@@ -85,7 +96,8 @@ class Peer:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CheckFailed("timed out waiting for " + what)
-            readable, _, _ = select.select([self.sock], [], [], left)
+            pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+            readable = pending or select.select([self.sock], [], [], left)[0]
             if not readable:
                 continue
             data = self.sock.recv(1 << 16)
@@ -130,7 +142,7 @@ class Peer:
         pseudo = [
             (":method", "CONNECT"),
             (":protocol", "websocket"),
-            (":scheme", "http"),
+            (":scheme", self.scheme),
             (":path", path),
             (":authority", self.authority),
         ]
@@ -277,10 +289,10 @@ CHECKS = [
 ]
 
 
-def main(host, port):
+def main(host, port, tls):
     passed = failed = 0
     try:
-        peer = Peer(host, port)
+        peer = Peer(host, port, tls)
     except OSError as e:
         print("FAIL %-15s %s" % ("connect", e), flush=True)
         print("0 passed, 1 failed", flush=True)
@@ -302,8 +314,9 @@ def main(host, port):
 
 
 if __name__ == "__main__":
-    match = LOOPBACK.match(sys.argv[1]) if len(sys.argv) == 2 else None
+    args = [arg for arg in sys.argv[1:] if arg != "--tls"]
+    match = LOOPBACK.match(args[0]) if len(args) == 1 else None
     if not match:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(match.group(1), int(match.group(2))))
+    sys.exit(main(match.group(1), int(match.group(2)), "--tls" in sys.argv[1:]))

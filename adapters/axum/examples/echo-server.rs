@@ -80,7 +80,8 @@ async fn main() -> io::Result<()> {
         let _ = tcp.set_nodelay(true);
         tokio::spawn(serve(tcp, tls.clone(), builder.clone(), app.clone()));
     }
-    drop(app);
+    // Close the listening socket at once: new connections are refused, not left in the backlog.
+    drop((listener, app));
     println!("echo-server (axum): stopped listening, waiting for the open connections");
     while all_done.recv().await.is_some() {}
     Ok(())

@@ -46,6 +46,14 @@
 //! `auto::Builder` calls `builder.http2().enable_connect_protocol()` (see
 //! `examples/echo-server.rs`, which also serves TLS with ALPN `h2`).
 //!
+//! Flow control: the data a WebSocket's handler has not read yet holds its stream's
+//! window and the same amount of the connection's. hyper's server defaults (which
+//! `axum::serve` keeps) are 1 MiB for both, so one handler that stops reading stalls every
+//! other WebSocket of that connection; with hyper-util's builder, give the connection room
+//! for many stream windows, e.g. `.initial_stream_window_size(256 << 10)` and
+//! `.initial_connection_window_size(16 << 20)` (as the example does). A slow reader then
+//! stalls only its own sender: the backpressure reaches the peer through its stream's window.
+//!
 //! ## Rejections
 //! A request that is not a valid upgrade fails extraction with a [`WebSocketUpgradeRejection`]
 //! (so `Option<WebSocketUpgrade>` serves a page and the WebSocket on one route), answered with
