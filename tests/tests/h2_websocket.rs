@@ -4,7 +4,8 @@
 //! Messages both ways with permessage-deflate and a subprotocol, close codes both ways,
 //! several WebSockets on one HTTP/2 connection, a slow one that stalls neither the others
 //! nor anything but its own sender, the HTTP/2 rejections, and HTTP/1.1 still served on the
-//! same port by the same handler.
+//! same port by the same handler. Then wsflow's own HTTP/2 client
+//! (`wsflow_io::Http2Client`) against the same server, and its fallback to HTTP/1.1.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,6 +84,22 @@ async fn serve_tuned() -> Server {
 }
 
 async fn serve_with(tuned: bool) -> Server {
+    serve_on(if tuned { Protocols::Tuned } else { Protocols::AxumServe }).await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Protocols {
+    /// `axum::serve`.
+    AxumServe,
+    /// hyper-util's auto builder, windows tuned.
+    Tuned,
+    /// hyper-util's auto builder without the extended CONNECT.
+    NoConnectProtocol,
+    /// HTTP/1.1 only.
+    Http1Only,
+}
+
+async fn serve_on(protocols: Protocols) -> Server {
     let (ends_tx, ends) = mpsc::unbounded_channel();
     let go = Arc::new(Notify::new());
     let go_slow = go.clone();
@@ -108,16 +125,22 @@ async fn serve_with(tuned: bool) -> Server {
         );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    if !tuned {
+    if protocols == Protocols::AxumServe {
         tokio::spawn(async move { axum::serve(listener, app).await });
         return Server { addr, ends, go };
     }
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http2()
-        .enable_connect_protocol()
-        .initial_stream_window_size(256 << 10)
-        .initial_connection_window_size(16 << 20);
+    match protocols {
+        Protocols::Tuned => {
+            builder
+                .http2()
+                .enable_connect_protocol()
+                .initial_stream_window_size(256 << 10)
+                .initial_connection_window_size(16 << 20);
+        }
+        Protocols::Http1Only => builder = builder.http1_only(),
+        _ => {}
+    }
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -367,4 +390,139 @@ async fn rejections_over_http2_and_http1_on_the_same_port() {
     assert!(response.headers().get("sec-websocket-extensions").is_some());
     h1.send_text("over HTTP/1.1").await.unwrap();
     assert_eq!(h1.recv_message().await.unwrap(), Some(Message::text("over HTTP/1.1")));
+}
+
+type H2Socket = wsflow_io::WebSocket<wsflow_io::Http2Stream<wsflow_tokio::Tokio>>;
+
+async fn wsflow_h2_client(addr: &str) -> wsflow_io::Http2Client<wsflow_tokio::Tokio> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, driver) = wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(tcp), Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::spawn(driver);
+    client
+}
+
+async fn h2_round_trip(socket: &mut H2Socket, message: Message) {
+    socket.send(message.clone()).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(10), socket.recv_message())
+        .await
+        .expect("echo in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_multiplexes_websockets() {
+    let mut server = serve_tuned().await;
+    let mut client = wsflow_h2_client(&server.addr).await;
+    assert!(client.supports_websockets());
+    let url = format!("ws://{}/echo", server.addr);
+
+    let builder = || wsflow_tokio::ClientBuilder::new(&url).config(deflate_config());
+    let (mut first, response) = client.open(builder().subprotocol("chat")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.subprotocol(), Some("chat"));
+    assert!(response.headers().get("sec-websocket-extensions").is_some());
+    let (mut second, _) = client.open(builder()).await.unwrap();
+    h2_round_trip(&mut first, Message::text("one")).await;
+    h2_round_trip(&mut second, Message::binary(vec![3u8; 2 << 20])).await;
+    let text: String = (0..300_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    h2_round_trip(&mut first, Message::text(text)).await;
+
+    // Close codes both ways; the other WebSocket goes on.
+    first.send_text("close:4003").await.unwrap();
+    assert_eq!(first.recv_message().await.unwrap(), None);
+    assert_eq!(first.closed().unwrap().code(), CloseCode::new(4003));
+    assert_eq!(server.ends.recv().await, Some(4003));
+    h2_round_trip(&mut second, Message::text("still here")).await;
+    second.close(CloseCode::new(4004), "done").await.unwrap();
+    assert_eq!(second.recv_message().await.unwrap(), None);
+    assert_eq!(server.ends.recv().await, Some(4004));
+
+    // A slow reader on the server holds back only its own stream's sender.
+    let (mut slow, _) = client
+        .open(wsflow_tokio::ClientBuilder::new(&format!("ws://{}/slow", server.addr)))
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        for n in 0..256u32 {
+            let chunk: Vec<u8> = (0..65_536u32).map(|i| (i.wrapping_mul(2654435761) ^ n) as u8).collect();
+            slow.send(Message::binary(chunk)).await.unwrap();
+        }
+        slow
+    });
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(client.open(builder()).await.unwrap().0);
+    }
+    for (n, socket) in others.iter_mut().enumerate() {
+        for round in 0..20 {
+            h2_round_trip(socket, Message::text(format!("{n}/{round}"))).await;
+        }
+    }
+    assert!(!writer.is_finished(), "the slow stream's sender never blocked");
+    server.go.notify_one();
+    let mut slow = tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .unwrap()
+        .unwrap();
+    slow.send_text("total?").await.unwrap();
+    assert_eq!(
+        slow.recv_message().await.unwrap(),
+        Some(Message::text((256 * 65_536).to_string()))
+    );
+    slow.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(slow.recv_message().await.unwrap(), None);
+    // A rejected request: an error, and the connection goes on.
+    let error = client
+        .open(wsflow_tokio::ClientBuilder::new(&format!(
+            "ws://{}/nowhere",
+            server.addr
+        )))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, wsflow_io::Error::Rejected(response) if response.status() == 404),
+        "{error}"
+    );
+    h2_round_trip(&mut others[0], Message::text("after the 404")).await;
+}
+
+/// Falls back to HTTP/1.1 when the server speaks no HTTP/2 or does not enable the
+/// extended CONNECT: what a client built on `Http2Client` does.
+async fn connect_h2_or_h1(addr: &str, path: &str) -> (bool, wsflow_tokio::WebSocket<wsflow_tokio::MaybeTlsStream>) {
+    let url = format!("ws://{addr}{path}");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    if let Ok((mut client, driver)) =
+        wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(tcp), Duration::from_secs(5)).await
+    {
+        tokio::spawn(driver);
+        if client.supports_websockets() {
+            let error = client.open(wsflow_tokio::ClientBuilder::new(&url)).await.err();
+            panic!("this test's servers do not enable it, yet: {error:?}");
+        }
+        let error = client.open(wsflow_tokio::ClientBuilder::new(&url)).await.unwrap_err();
+        assert!(
+            matches!(&error, wsflow_io::Error::Transport(e) if e.kind() == std::io::ErrorKind::Unsupported),
+            "{error}"
+        );
+    }
+    let (socket, _) = wsflow_tokio::ClientBuilder::new(&url).connect().await.unwrap();
+    (false, socket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_falls_back_to_http1() {
+    for protocols in [Protocols::NoConnectProtocol, Protocols::Http1Only] {
+        let server = serve_on(protocols).await;
+        let (over_h2, mut socket) = connect_h2_or_h1(&server.addr, "/echo").await;
+        assert!(!over_h2);
+        socket.send_text("over HTTP/1.1").await.unwrap();
+        assert_eq!(
+            socket.recv_message().await.unwrap(),
+            Some(Message::text("over HTTP/1.1"))
+        );
+    }
 }
