@@ -352,7 +352,18 @@ fn plain_requests_are_refused_by_a_negotiation() {
 
 #[test]
 fn http2_and_http3_heads_are_refused() {
-    for version in [HttpVersion::Http2, HttpVersion::Http3, HttpVersion::Http09] {
+    // HTTP/2 takes an extended CONNECT instead (core/tests/negotiate_h2.rs).
+    let request = parsed_elsewhere(upgrade_head("").as_bytes());
+    let request = Request::from_parts(
+        "GET",
+        "/",
+        HttpVersion::Http2,
+        request.headers().iter().collect::<Vec<_>>(),
+    );
+    assert!(!request.is_websocket());
+    let rejection = ServerNegotiation::new(Arc::new(Config::default()), request).unwrap_err();
+    assert_eq!(rejection.error(), &HandshakeError::MethodNotAllowed("GET".into()));
+    for version in [HttpVersion::Http3, HttpVersion::Http09] {
         let request = parsed_elsewhere(upgrade_head("").as_bytes());
         let request = Request::from_parts(
             request.method(),
@@ -662,8 +673,9 @@ mod http_conversions {
                     *request.version_mut() = http::Version::HTTP_2;
                     request
                 },
-                None,
-                400,
+                // HTTP/2 wants an extended CONNECT (RFC 8441).
+                Some(("allow", "CONNECT")),
+                405,
             ),
         ];
         for (request, header, status) in cases {

@@ -2,11 +2,14 @@
 # Headless Chromium against wsflow's chat and echo servers: for each adapter A in $ADAPTERS,
 # builds (release) A's `chat` and `echo-server` examples, starts them on loopback, and runs
 # chromium.js (two tabs chat through the page; a page script echoes text, binary and a
-# large compressible text; `ws.extensions` shows permessage-deflate; clean close).
+# large compressible text; `ws.extensions` shows permessage-deflate; clean close). For axum,
+# also chromium_h2.js against `echo-server --tls` with a fresh test certificate (openssl)
+# that Chromium trusts by its key: the page over HTTP/2 and its WebSocket on the same
+# HTTP/2 connection (RFC 8441, seen in Chromium's net log).
 #
 # Usage: tests/browser/run.sh   (after tests/browser/setup.sh)
 # Environment: ADAPTERS (default "axum tokio"), BROWSER_PORT (default 9321; uses it and the
-# next), WSFLOW_TARGET_DIR, BUILD_TIMEOUT (see tests/build-examples.sh).
+# next two), WSFLOW_TARGET_DIR, BUILD_TIMEOUT (see tests/build-examples.sh).
 # Ends with `browser: N passed, M failed`; exit status 0 only if all passed.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +51,27 @@ for a in $ADAPTERS; do
   fi
   stop_all
   tally "$a" chromium
+  if [ "$a" = axum ]; then
+    echo "######## $a: echo-server --tls, Chromium over HTTP/2"
+    out="$LOGS/$a-h2.out"
+    rc=0
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$LOGS/h2-key.pem" -out "$LOGS/h2-cert.pem" 2>/dev/null
+    spki="$(openssl x509 -pubkey -noout -in "$LOGS/h2-cert.pem" | openssl pkey -pubin -outform der \
+      | openssl dgst -sha256 -binary | base64)"
+    "$bindir/echo-server" "127.0.0.1:$((PORT + 2))" --tls "$LOGS/h2-cert.pem" "$LOGS/h2-key.pem" \
+      >"$LOGS/echo-server-$a-tls.log" 2>&1 &
+    SERVER_PID=$!
+    if wait_port "$((PORT + 2))" 30 "$SERVER_PID"; then
+      rm -f "$LOGS/h2-netlog.json"
+      timeout 120 node "$HERE/chromium_h2.js" "https://127.0.0.1:$((PORT + 2))/" "$spki" "$LOGS/h2-netlog.json" 2>&1 \
+        | tee "$out" || rc=$?
+    else
+      echo "!! $a: echo-server --tls did not start" | tee "$out"; rc=1
+    fi
+    stop_all
+    tally "$a" chromium-h2
+  fi
 done
 
 echo

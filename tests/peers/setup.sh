@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the third-party peers used by the interop tests: Python `websockets`
-# (pinned in requirements.txt) into tests/peers/.venv and Node `ws` (pinned in
+# Install the third-party peers used by the interop tests: Python `websockets`, and `h2`
+# with `wsproto` for WebSockets over HTTP/2 (all pinned in requirements.txt) into
+# tests/peers/.venv and Node `ws` (pinned in
 # package.json / package-lock.json) into tests/peers/node_modules.
 # Idempotent: does nothing when the pinned versions are already installed.
 # Needs python3 (>= 3.11; PYTHON selects another) and node/npm (>= 18).
@@ -8,9 +9,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python3}"
 
-want_py="$(sed -n 's/^websockets==//p' "$HERE/requirements.txt")"
-have_py="$("$HERE/.venv/bin/python" -c 'import websockets; print(websockets.__version__)' 2>/dev/null || true)"
-if [ "$have_py" != "$want_py" ]; then
+# Every pinned `name==version` of requirements.txt, as installed.
+want_py="$(grep -E '^[A-Za-z0-9_.-]+==' "$HERE/requirements.txt" | tr 'A-Z_' 'a-z-' | sort)"
+have_py="$("$HERE/.venv/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null | tr 'A-Z_' 'a-z-' | sort || true)"
+if [ -n "$(comm -23 <(echo "$want_py") <(echo "$have_py"))" ]; then
   [ -x "$HERE/.venv/bin/python" ] || "$PYTHON" -m venv "$HERE/.venv"
   "$HERE/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$HERE/requirements.txt"
 fi
@@ -22,4 +24,6 @@ if [ "$have_js" != "$want_js" ]; then
 fi
 
 echo "peers: websockets $("$HERE/.venv/bin/python" -c 'import websockets; print(websockets.__version__)')," \
+     "h2 $("$HERE/.venv/bin/python" -c 'import h2; print(h2.__version__)')," \
+     "wsproto $("$HERE/.venv/bin/python" -c 'from importlib.metadata import version; print(version("wsproto"))')," \
      "ws $(node -p "require('$HERE/node_modules/ws/package.json').version")"

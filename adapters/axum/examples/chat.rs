@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -31,7 +31,8 @@ async fn main() -> std::io::Result<()> {
 pub async fn serve(listener: TcpListener, chat: Arc<Chat>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/ws", get(move |upgrade: WebSocketUpgrade| join(upgrade, chat.clone())));
+        // `any`: GET over HTTP/1.1, CONNECT over HTTP/2.
+        .route("/ws", any(move |upgrade: WebSocketUpgrade| join(upgrade, chat.clone())));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

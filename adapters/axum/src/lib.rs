@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{response::Response, routing::get, Router};
+//! use axum::{response::Response, routing::any, Router};
 //! use wsflow_axum::{wsflow::DeflateConfig, Config, WebSocket, WebSocketUpgrade};
 //!
 //! async fn handler(upgrade: WebSocketUpgrade) -> Response {
@@ -27,11 +27,32 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let app = Router::new().route("/ws", get(handler));
+//! // `any`: a `GET` over HTTP/1.1, a `CONNECT` over HTTP/2.
+//! let app = Router::new().route("/ws", any(handler));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9002").await?;
 //! axum::serve(listener, app).await
 //! # }
 //! ```
+//!
+//! ## HTTP/2
+//! With the `http2` feature (on by default), the same extractor and handler accept a
+//! WebSocket over HTTP/2 (RFC 8441): an extended `CONNECT` with `:protocol = websocket`
+//! (read from hyper's `hyper::ext::Protocol`), answered with `200`, the WebSocket then
+//! running over that HTTP/2 stream, several on one connection, each with its own flow
+//! control window. The route must take `CONNECT` as well as `GET` (`any(handler)`, or
+//! `on(MethodFilter::GET.or(MethodFilter::CONNECT), handler)`), and the server must
+//! advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL`: `axum::serve` does with axum's own
+//! `http2` feature (h2c with prior knowledge on plain TCP); a server built on hyper-util's
+//! `auto::Builder` calls `builder.http2().enable_connect_protocol()` (see
+//! `examples/echo-server.rs`, which also serves TLS with ALPN `h2`).
+//!
+//! Flow control: the data a WebSocket's handler has not read yet holds its stream's
+//! window and the same amount of the connection's. hyper's server defaults (which
+//! `axum::serve` keeps) are 1 MiB for both, so one handler that stops reading stalls every
+//! other WebSocket of that connection; with hyper-util's builder, give the connection room
+//! for many stream windows, e.g. `.initial_stream_window_size(256 << 10)` and
+//! `.initial_connection_window_size(16 << 20)` (as the example does). A slow reader then
+//! stalls only its own sender: the backpressure reaches the peer through its stream's window.
 //!
 //! ## Rejections
 //! A request that is not a valid upgrade fails extraction with a [`WebSocketUpgradeRejection`]
@@ -39,7 +60,9 @@
 //! the status and short text body of the core's built-in server handshake: `405` with
 //! `Allow: GET` for another method; `400` for a missing `Upgrade: websocket`, `Connection:
 //! Upgrade` or `Host`, or a missing or malformed `Sec-WebSocket-Key`; `426` with
-//! `Sec-WebSocket-Version: 13` for another version; `431` past [`Config::max_headers`] or
+//! `Sec-WebSocket-Version: 13` for another version (over HTTP/2: `405` with `Allow: CONNECT`
+//! for another method, `400` without `:protocol = websocket` or for another version, see
+//! [`ServerNegotiation::new`](wsflow::ServerNegotiation::new)); `431` past [`Config::max_headers`] or
 //! [`Config::max_handshake_size`] (checked in [`on_upgrade`](WebSocketUpgrade::on_upgrade),
 //! once the config is known). The application checks `Origin` itself (see
 //! [`WebSocketUpgrade::request`]).
@@ -133,8 +156,14 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     type Rejection = WebSocketUpgradeRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let negotiation = ServerNegotiation::new(UNLIMITED.clone(), Request::from(&*parts))
-            .map_err(WebSocketUpgradeRejection::Invalid)?;
+        #[allow(unused_mut)]
+        let mut request = Request::from(&*parts);
+        #[cfg(feature = "http2")]
+        if let Some(protocol) = parts.extensions.get::<hyper::ext::Protocol>() {
+            request = request.with_protocol(Some(protocol.as_str()));
+        }
+        let negotiation =
+            ServerNegotiation::new(UNLIMITED.clone(), request).map_err(WebSocketUpgradeRejection::Invalid)?;
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -232,7 +261,8 @@ impl<F: OnFailedUpgrade> WebSocketUpgrade<F> {
         }
     }
 
-    /// Answers the upgrade: the `101` response to return from the handler, and a tokio task
+    /// Answers the upgrade: the `101` response (`200` over HTTP/2) to return from the
+    /// handler, and a tokio task
     /// that runs `callback` on the [`WebSocket`] once hyper hands over the connection. A
     /// head past the config's limits is answered with `431` instead, and `callback` never
     /// runs.
@@ -389,7 +419,7 @@ pub enum WebSocketUpgradeRejection {
     /// core's server handshake would send.
     Invalid(Rejection),
     /// A valid upgrade request that the server cannot upgrade: not served by hyper with
-    /// upgrades enabled (a test calling the router directly, or HTTP/2). Answered with `426`.
+    /// upgrades enabled (a test calling the router directly). Answered with `426`.
     ConnectionNotUpgradable,
 }
 

@@ -39,6 +39,9 @@ mod client;
 mod driver;
 mod error;
 mod handshake;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
 pub mod hub;
 mod outbox;
 mod proxy;
@@ -54,6 +57,8 @@ pub use bytes::Bytes;
 pub use client::{response_of, ClientBuilder, ConnectOn, Connector};
 pub use error::{is_peer_gone, Error};
 pub use handshake::{accept, accept_with, connect_on, Connecting};
+#[cfg(feature = "http2")]
+pub use http2::{Http2Client, Http2Driver, Http2Stream};
 pub use outbox::{NextWrite, Outbox, MAX_WRITE_SLICES};
 pub use proxy::{tunnel, Route};
 pub use runtime::{AsyncStream, Runtime, Timer};

@@ -90,14 +90,24 @@ impl ClientRequest {
         &self.subprotocols
     }
 
+    /// The `Host` header's value, HTTP/2's `:authority`: the host, and the port unless it
+    /// is the scheme's default.
+    pub(super) fn authority(&self) -> String {
+        self.url.host_header()
+    }
+
     /// The headers of the upgrade request with `key` and the extension offer, in the order
-    /// they are sent, each checked against header injection.
-    pub(super) fn head_headers(&self, key: &str, extensions: Option<&str>) -> Result<Headers, SendError> {
+    /// they are sent, each checked against header injection. Without a key (an HTTP/2
+    /// extended CONNECT, RFC 8441), no `Host`, `Upgrade`, `Connection` or key: the
+    /// authority and `:protocol` are pseudo-headers there.
+    pub(super) fn head_headers(&self, key: Option<&str>, extensions: Option<&str>) -> Result<Headers, SendError> {
         let mut headers = Headers::new();
-        push_checked(&mut headers, "Host", self.url.host_header().as_bytes())?;
-        headers.append("Upgrade", "websocket");
-        headers.append("Connection", "Upgrade");
-        push_checked(&mut headers, "Sec-WebSocket-Key", key.as_bytes())?;
+        if let Some(key) = key {
+            push_checked(&mut headers, "Host", self.url.host_header().as_bytes())?;
+            headers.append("Upgrade", "websocket");
+            headers.append("Connection", "Upgrade");
+            push_checked(&mut headers, "Sec-WebSocket-Key", key.as_bytes())?;
+        }
         headers.append("Sec-WebSocket-Version", "13");
         if let Some(origin) = &self.origin {
             push_checked(&mut headers, "Origin", origin.as_bytes())?;

@@ -120,7 +120,8 @@ pub enum HttpVersion {
     Http10,
     /// HTTP/1.1, the only version a WebSocket upgrade (RFC 6455) can use.
     Http11,
-    /// HTTP/2 (its WebSocket bootstrapping, RFC 8441, is not supported).
+    /// HTTP/2, where a WebSocket opens with an extended CONNECT (RFC 8441): see
+    /// [`Request::extended_connect`].
     Http2,
     /// HTTP/3.
     Http3,
@@ -145,6 +146,10 @@ pub struct Request {
     pub(crate) target: String,
     pub(crate) version: HttpVersion,
     pub(crate) headers: Headers,
+    /// HTTP/2's `:protocol` pseudo-header (RFC 8441 §4).
+    pub(crate) protocol: Option<String>,
+    /// HTTP/2's `:authority` pseudo-header.
+    pub(crate) authority: Option<String>,
     pub(crate) websocket: bool,
 }
 
@@ -184,10 +189,89 @@ impl Request {
             target: target.to_owned(),
             version,
             headers: Headers::from_pairs(headers),
+            protocol: None,
+            authority: None,
             websocket: false,
         };
-        request.websocket = matches!(super::server::check_upgrade(&request, false), Ok(Some(_)));
+        request.detect_websocket();
         request
+    }
+
+    /// An HTTP/2 extended CONNECT head (RFC 8441 §4) that an HTTP/2 library (`h2`, hyper)
+    /// received: method `CONNECT`, the `:protocol`, `:authority` and `:path` pseudo-headers
+    /// (`None` when absent), and the regular header fields. A WebSocket asks for
+    /// `:protocol = websocket` with `Sec-WebSocket-Version: 13` and no `Sec-WebSocket-Key`;
+    /// [`ServerNegotiation`](crate::ServerNegotiation) answers it with `200`.
+    ///
+    /// ```
+    /// use wsflow::{HttpVersion, Request};
+    ///
+    /// let request = Request::extended_connect(Some("websocket"), Some("example.com"), "/chat?room=1", [
+    ///     ("sec-websocket-version", "13"),
+    ///     ("sec-websocket-protocol", "chat"),
+    /// ]);
+    /// assert!(request.is_websocket());
+    /// assert_eq!((request.method(), request.version()), ("CONNECT", HttpVersion::Http2));
+    /// assert_eq!((request.protocol(), request.host()), (Some("websocket"), Some("example.com")));
+    /// ```
+    pub fn extended_connect<N, V>(
+        protocol: Option<&str>,
+        authority: Option<&str>,
+        path: &str,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        Self::from_parts("CONNECT", path, HttpVersion::Http2, headers)
+            .with_authority(authority)
+            .with_protocol(protocol)
+    }
+
+    /// Sets HTTP/2's `:protocol` pseudo-header, which the `http` crate's types do not carry
+    /// (hyper keeps it in the request's extensions as `hyper::ext::Protocol`).
+    ///
+    /// ```
+    /// use wsflow::{HttpVersion, Request};
+    ///
+    /// let request = Request::from_parts("CONNECT", "/", HttpVersion::Http2, [("sec-websocket-version", "13")])
+    ///     .with_authority(Some("a"));
+    /// assert!(!request.is_websocket()); // no `:protocol = websocket`
+    /// let request = request.with_protocol(Some("websocket"));
+    /// assert!(request.is_websocket());
+    /// assert_eq!(request.protocol(), Some("websocket"));
+    /// ```
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: Option<&str>) -> Self {
+        self.protocol = protocol.map(str::to_owned);
+        self.detect_websocket();
+        self
+    }
+
+    /// Sets HTTP/2's `:authority` pseudo-header (the `Host` of HTTP/1.1), which
+    /// [`host`](Self::host) returns when there is no `Host` header.
+    ///
+    /// ```
+    /// use wsflow::{HttpVersion, Request};
+    ///
+    /// let request = Request::from_parts("CONNECT", "/", HttpVersion::Http2, [("x", "y")]);
+    /// assert_eq!(request.with_authority(Some("example.com:8443")).host(), Some("example.com:8443"));
+    /// ```
+    #[must_use]
+    pub fn with_authority(mut self, authority: Option<&str>) -> Self {
+        self.authority = authority.map(str::to_owned);
+        self.detect_websocket();
+        self
+    }
+
+    fn detect_websocket(&mut self) {
+        self.websocket = super::server::check_upgrade(self, false).is_ok_and(|attempt| attempt.is_some());
+    }
+
+    /// HTTP/2's `:protocol` pseudo-header, if any (`websocket` for a WebSocket, RFC 8441).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// The HTTP version.
@@ -220,9 +304,9 @@ impl Request {
         &self.headers
     }
 
-    /// The `Host` header.
+    /// The `Host` header, or HTTP/2's `:authority` when there is none.
     pub fn host(&self) -> Option<&str> {
-        self.headers.get("host")
+        self.headers.get("host").or(self.authority.as_deref())
     }
 
     /// The `Origin` header (browsers send it; check it against cross-site hijacking).
@@ -254,6 +338,11 @@ impl Request {
     /// version other than 13 (`426` with `Sec-WebSocket-Version: 13`); a malformed head
     /// (`400`), one over the size or header-count limit (`431`), or none within the
     /// handshake timeout (`408`).
+    ///
+    /// Over HTTP/2 (RFC 8441) a valid attempt is a `CONNECT` with `:protocol = websocket`,
+    /// an authority, an origin-form `:path` and `Sec-WebSocket-Version: 13`, with no
+    /// HTTP/1.1 connection-specific field; [`ServerNegotiation`](crate::ServerNegotiation)
+    /// refuses the rest with `405` (`Allow: CONNECT`) or `400`.
     pub fn is_websocket(&self) -> bool {
         self.websocket
     }

@@ -27,11 +27,18 @@ fn request_from_http(
     headers: &http::HeaderMap,
 ) -> Request {
     let target = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
-    Request::from_parts(method.as_str(), target, version.into(), headers)
+    let request = Request::from_parts(method.as_str(), target, version.into(), headers);
+    if version == http::Version::HTTP_2 {
+        // hyper and h2 put `:authority` in the URI; `:protocol` is an extension they own.
+        return request.with_authority(uri.authority().map(http::uri::Authority::as_str));
+    }
+    request
 }
 
 impl From<&http::request::Parts> for Request {
     /// The head of a request that hyper or axum parsed (what an axum extractor gets).
+    /// Over HTTP/2, `:authority` is read from the URI; add `:protocol` (hyper's
+    /// `hyper::ext::Protocol` extension) with [`Request::with_protocol`].
     ///
     /// ```
     /// let (parts, ()) = http::Request::get("/chat")
@@ -203,8 +210,32 @@ impl ClientNegotiation {
     /// let connection = negotiation.into_connection(Instant::now(), &Response::from(&parts)).unwrap();
     /// assert_eq!(connection.role(), wsflow::Role::Client);
     /// ```
+    ///
+    /// Over HTTP/2 ([`new_http2`](Self::new_http2)): `CONNECT` of the absolute URI
+    /// `scheme://authority/target` with version HTTP/2; the `:protocol = websocket`
+    /// pseudo-header is the HTTP/2 client's to add (`hyper::ext::Protocol` or
+    /// `h2::ext::Protocol` in the request's extensions), as the `http` crate has no type
+    /// for it. Accept a `2xx` response with `into_connection`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wsflow::{ClientNegotiation, ClientRequest, Config};
+    ///
+    /// let request = ClientRequest::new("ws://example.com:8080/chat").unwrap();
+    /// let negotiation = ClientNegotiation::new_http2(&request, Arc::new(Config::default()), [7; 32]).unwrap();
+    /// let request = negotiation.http_request().body(()).unwrap();
+    /// assert_eq!(request.method(), http::Method::CONNECT);
+    /// assert_eq!(request.version(), http::Version::HTTP_2);
+    /// assert_eq!(request.uri(), "http://example.com:8080/chat");
+    /// assert!(request.headers().get("sec-websocket-key").is_none());
+    /// ```
     pub fn http_request(&self) -> http::request::Builder {
-        let mut builder = http::Request::get(self.target()).version(http::Version::HTTP_11);
+        let mut builder = if self.is_http2() {
+            let uri = format!("{}://{}{}", self.scheme(), self.authority(), self.target());
+            http::Request::connect(uri).version(http::Version::HTTP_2)
+        } else {
+            http::Request::get(self.target()).version(http::Version::HTTP_11)
+        };
         for (name, value) in self.headers().iter() {
             builder = builder.header(name, value);
         }

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::client::ClientRequest;
-use super::http::{write_headers, Headers, Request, Response};
+use super::http::{write_headers, Headers, HttpVersion, Request, Response};
 use super::server::{accept_headers, check_upgrade, rejection_response, Accept};
 use super::{accept_key, open_connection, DeflateAgreed};
 use crate::config::Config;
@@ -58,7 +58,8 @@ use crate::error::{HandshakeError, SendError};
 pub struct ServerNegotiation {
     config: Arc<Config>,
     request: Request,
-    key: String,
+    /// The HTTP/1.1 `Sec-WebSocket-Key`; `None` for an HTTP/2 extended CONNECT.
+    key: Option<String>,
 }
 
 impl ServerNegotiation {
@@ -72,6 +73,13 @@ impl ServerNegotiation {
     /// (also for a plain request that does not try to upgrade), or not exactly one 16-byte
     /// `Sec-WebSocket-Key`; `426` with `Sec-WebSocket-Version: 13` for another version than
     /// 13; `431` over the limits.
+    ///
+    /// Over HTTP/2 ([`HttpVersion::Http2`], see [`Request::extended_connect`]), RFC 8441
+    /// §4 and §5 instead: `405` with `Allow: CONNECT` for another method than `CONNECT`;
+    /// `400` without `:protocol = websocket`, an authority or an origin-form path, with an
+    /// HTTP/1.1 connection-specific field (`Connection`, `Upgrade`, ...), or with another
+    /// version than 13 (with `Sec-WebSocket-Version: 13`: HTTP/2 has no `426`); `431` over
+    /// the limits. No `Sec-WebSocket-Key` is needed (one sent is ignored).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -87,12 +95,31 @@ impl ServerNegotiation {
     /// [`Config::max_headers`]: crate::Config::max_headers
     /// [`Config::max_handshake_size`]: crate::Config::max_handshake_size
     pub fn new(config: Arc<Config>, mut request: Request) -> Result<Self, Rejection> {
-        check_limits(&config, &request)?;
-        let key = check_upgrade(&request, true)
-            .and_then(|key| key.ok_or(HandshakeError::BadHeader("Upgrade: websocket")))
-            .map_err(Rejection::new)?;
+        let http2 = request.version == HttpVersion::Http2;
+        check_limits(&config, &request, http2)?;
+        let upgrade = check_upgrade(&request, true)
+            .and_then(|upgrade| upgrade.ok_or(HandshakeError::BadHeader("Upgrade: websocket")))
+            .map_err(|error| Rejection::for_http(error, http2))?;
         request.websocket = true;
-        Ok(Self { config, request, key })
+        Ok(Self {
+            config,
+            request,
+            key: upgrade.into_key(),
+        })
+    }
+
+    /// Whether the request is an HTTP/2 extended CONNECT (RFC 8441), accepted with `200`
+    /// rather than `101`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wsflow::{Config, Request, ServerNegotiation};
+    ///
+    /// let request = Request::extended_connect(Some("websocket"), Some("a"), "/", [("sec-websocket-version", "13")]);
+    /// assert!(ServerNegotiation::new(Arc::new(Config::default()), request).unwrap().is_http2());
+    /// ```
+    pub fn is_http2(&self) -> bool {
+        self.key.is_none()
     }
 
     /// Replaces the [`Config`] the connection will get, and checks the head against its
@@ -117,7 +144,7 @@ impl ServerNegotiation {
     /// assert_eq!(negotiation.with_config(Arc::new(strict)).unwrap_err().status(), 431);
     /// ```
     pub fn with_config(mut self, config: Arc<Config>) -> Result<Self, Rejection> {
-        check_limits(&config, &self.request)?;
+        check_limits(&config, &self.request, self.is_http2())?;
         self.config = config;
         Ok(self)
     }
@@ -145,6 +172,8 @@ impl ServerNegotiation {
     /// response (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`, the chosen subprotocol,
     /// the permessage-deflate answer when the client offered it and the [`Config`] enables
     /// it, then `accept`'s own headers) and a server [`Connection`] with those parameters.
+    /// Over HTTP/2 the response is a `200` without the first three headers, and the
+    /// connection runs over the CONNECT stream (RFC 8441 §5).
     /// Nothing is queued on the connection: the HTTP server sends the 101 itself, then
     /// hands over the upgraded stream (feed any bytes it read past the head first).
     ///
@@ -173,7 +202,7 @@ impl ServerNegotiation {
         let request = &self.request;
         let (headers, deflate) = accept_headers(
             &self.config,
-            &self.key,
+            self.key.as_deref(),
             request.subprotocols(),
             request.extensions(),
             &accept,
@@ -183,7 +212,7 @@ impl ServerNegotiation {
             super::http_interop::check_http_header(name, value)?;
         }
         let subprotocol = headers.get("sec-websocket-protocol").map(str::to_owned);
-        let mut response = Response::new(101);
+        let mut response = Response::new(if self.is_http2() { 200 } else { 101 });
         response.headers = headers;
         let connection = open_connection(Role::Server, self.config.clone(), now, None, deflate);
         Ok(Negotiated {
@@ -196,7 +225,7 @@ impl ServerNegotiation {
 
 /// [`Config::max_headers`] and [`Config::max_handshake_size`], with the head counted as if
 /// it had been sent as HTTP/1.1 text.
-fn check_limits(config: &Config, request: &Request) -> Result<(), Rejection> {
+fn check_limits(config: &Config, request: &Request, http2: bool) -> Result<(), Rejection> {
     let head_size = request.method.len()
         + request.target.len()
         + "  HTTP/1.1\r\n\r\n".len()
@@ -206,7 +235,7 @@ fn check_limits(config: &Config, request: &Request) -> Result<(), Rejection> {
             .map(|(name, value)| name.len() + value.len() + ": \r\n".len())
             .sum::<usize>();
     if request.headers.len() > config.max_headers || head_size > config.max_handshake_size {
-        return Err(Rejection::new(HandshakeError::TooLarge));
+        return Err(Rejection::for_http(HandshakeError::TooLarge, http2));
     }
     Ok(())
 }
@@ -235,8 +264,8 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
-    /// The 101 Switching Protocols response, headers in the order [`ServerHandshake`]
-    /// sends them; no body.
+    /// The 101 Switching Protocols response (`200` over HTTP/2), headers in the order
+    /// [`ServerHandshake`] sends them; no body.
     ///
     /// ```
     /// # use std::{sync::Arc, time::Instant};
@@ -363,13 +392,20 @@ impl Rejection {
     ///
     /// [`ServerHandshake`]: crate::ServerHandshake
     pub fn new(error: HandshakeError) -> Self {
+        Self::for_http(error, false)
+    }
+
+    /// The rejection of `error` over HTTP/2 when `http2`: no `426` (a bad
+    /// `Sec-WebSocket-Version` is a `400`, still with `Sec-WebSocket-Version: 13`) and
+    /// `Allow: CONNECT` on a `405`.
+    fn for_http(error: HandshakeError, http2: bool) -> Self {
         Self {
-            response: rejection_response(&error),
+            response: rejection_response(&error, http2),
             error,
         }
     }
 
-    /// The HTTP status: 400, 405, 426 or 431.
+    /// The HTTP status: 400, 405, 426 (HTTP/1.1 only) or 431.
     ///
     /// ```
     /// assert_eq!(wsflow::Rejection::new(wsflow::HandshakeError::TooLarge).status(), 431);
@@ -453,6 +489,12 @@ pub struct ClientNegotiation {
     offered: Vec<String>,
     target: String,
     headers: Headers,
+    /// An HTTP/2 extended CONNECT rather than an HTTP/1.1 upgrade.
+    http2: bool,
+    /// HTTP/2's `:authority` (HTTP/1.1's `Host`).
+    authority: String,
+    /// HTTP/2's `:scheme`.
+    scheme: &'static str,
 }
 
 impl std::fmt::Debug for ClientNegotiation {
@@ -460,6 +502,7 @@ impl std::fmt::Debug for ClientNegotiation {
         f.debug_struct("ClientNegotiation")
             .field("target", &self.target)
             .field("headers", &self.headers)
+            .field("http2", &self.http2)
             .finish_non_exhaustive()
     }
 }
@@ -483,27 +526,118 @@ impl ClientNegotiation {
     ///
     /// [`ClientHandshake::new`]: crate::ClientHandshake::new
     pub fn new(request: &ClientRequest, config: Arc<Config>, entropy: [u8; 32]) -> Result<Self, SendError> {
+        Self::with_version(request, config, entropy, false)
+    }
+
+    /// Prepares an HTTP/2 extended CONNECT for `request` (RFC 8441 §4 and §5): the
+    /// HTTP/2 client sends `:method = CONNECT`, `:protocol = websocket`,
+    /// `:scheme` = [`scheme`](Self::scheme), `:authority` = [`authority`](Self::authority),
+    /// `:path` = [`target`](Self::target), and the [`headers`](Self::headers) (no `Host`,
+    /// `Upgrade`, `Connection` or `Sec-WebSocket-Key`); a `2xx` answer opens the
+    /// connection (see [`into_connection`](Self::into_connection)). The server must have
+    /// sent `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`. `entropy` seeds the masking keys: a
+    /// client masks over HTTP/2 as over HTTP/1.1.
+    ///
+    /// # Errors
+    /// [`SendError::InvalidHeader`] when a header or subprotocol would corrupt the request.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{ClientNegotiation, ClientRequest, Config, Response};
+    ///
+    /// let request = ClientRequest::new("wss://example.com/chat").unwrap().subprotocol("chat");
+    /// let negotiation = ClientNegotiation::new_http2(&request, Arc::new(Config::default()), [7; 32]).unwrap();
+    /// assert_eq!((negotiation.scheme(), negotiation.authority()), ("https", "example.com"));
+    /// assert_eq!(negotiation.headers().get("sec-websocket-key"), None);
+    /// assert_eq!(negotiation.headers().get("sec-websocket-version"), Some("13"));
+    /// let response = Response::from_parts(200, [("sec-websocket-protocol", "chat")]);
+    /// let connection = negotiation.into_connection(Instant::now(), &response).unwrap();
+    /// assert_eq!(connection.role(), wsflow::Role::Client);
+    /// ```
+    pub fn new_http2(request: &ClientRequest, config: Arc<Config>, entropy: [u8; 32]) -> Result<Self, SendError> {
+        Self::with_version(request, config, entropy, true)
+    }
+
+    fn with_version(
+        request: &ClientRequest,
+        config: Arc<Config>,
+        entropy: [u8; 32],
+        http2: bool,
+    ) -> Result<Self, SendError> {
         let mut masks = Box::new(ChaCha8Rng::from_seed(entropy));
-        let mut nonce = [0u8; 16];
-        masks.fill_bytes(&mut nonce);
-        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let mut key = String::new();
+        if !http2 {
+            let mut nonce = [0u8; 16];
+            masks.fill_bytes(&mut nonce);
+            key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        }
         #[cfg(feature = "deflate")]
         let offer = config.deflate.as_ref().map(crate::deflate::DeflateConfig::client_offer);
         #[cfg(not(feature = "deflate"))]
         let offer: Option<String> = None;
-        let headers = request.head_headers(&key, offer.as_deref())?;
+        let headers = request.head_headers((!http2).then_some(key.as_str()), offer.as_deref())?;
+        let authority = request.authority();
+        super::http::check_header("authority", authority.as_bytes())
+            .map_err(|_| SendError::InvalidHeader(":authority".into()))?;
         Ok(Self {
             config,
             masks,
-            expected_accept: accept_key(key.as_bytes()),
+            expected_accept: if key.is_empty() {
+                String::new()
+            } else {
+                accept_key(key.as_bytes())
+            },
             key,
             offered: request.subprotocols().to_vec(),
             target: request.target().to_owned(),
             headers,
+            http2,
+            authority,
+            scheme: if request.is_secure() { "https" } else { "http" },
         })
     }
 
-    /// The `Sec-WebSocket-Key` sent (also among [`headers`](Self::headers)).
+    /// Whether this is an HTTP/2 extended CONNECT ([`new_http2`](Self::new_http2)).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wsflow::{ClientNegotiation, ClientRequest, Config};
+    /// let request = ClientRequest::new("ws://example.com/").unwrap();
+    /// assert!(!ClientNegotiation::new(&request, Arc::new(Config::default()), [7; 32]).unwrap().is_http2());
+    /// ```
+    pub fn is_http2(&self) -> bool {
+        self.http2
+    }
+
+    /// HTTP/2's `:authority`: the URL's host, and its port unless it is the scheme's
+    /// default (over HTTP/1.1, the `Host` header's value).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wsflow::{ClientNegotiation, ClientRequest, Config};
+    /// let request = ClientRequest::new("ws://[::1]:9000/").unwrap();
+    /// let negotiation = ClientNegotiation::new_http2(&request, Arc::new(Config::default()), [7; 32]).unwrap();
+    /// assert_eq!(negotiation.authority(), "[::1]:9000");
+    /// ```
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// HTTP/2's `:scheme`: `http` for a `ws://` URL, `https` for `wss://`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wsflow::{ClientNegotiation, ClientRequest, Config};
+    /// let request = ClientRequest::new("ws://example.com/").unwrap();
+    /// let negotiation = ClientNegotiation::new_http2(&request, Arc::new(Config::default()), [7; 32]).unwrap();
+    /// assert_eq!(negotiation.scheme(), "http");
+    /// ```
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// The `Sec-WebSocket-Key` sent (also among [`headers`](Self::headers)); empty over
+    /// HTTP/2, which has none.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -574,10 +708,17 @@ impl ClientNegotiation {
     ///
     /// [`ClientHandshake`]: crate::ClientHandshake
     pub fn into_connection(self, now: Instant, response: &Response) -> Result<Connection, HandshakeError> {
-        if response.status != 101 {
-            return Err(HandshakeError::UnexpectedStatus(response.status));
-        }
-        let deflate = self.check_switch(&response.headers)?;
+        let deflate = if self.is_http2() {
+            if !(200..300).contains(&response.status) {
+                return Err(HandshakeError::UnexpectedStatus(response.status));
+            }
+            self.check_agreed(&response.headers)?
+        } else {
+            if response.status != 101 {
+                return Err(HandshakeError::UnexpectedStatus(response.status));
+            }
+            self.check_switch(&response.headers)?
+        };
         Ok(self.open(now, deflate))
     }
 
@@ -604,6 +745,12 @@ impl ClientNegotiation {
         if headers.get("sec-websocket-accept").map(str::trim) != Some(self.expected_accept.as_str()) {
             return Err(HandshakeError::BadAccept);
         }
+        self.check_agreed(headers)
+    }
+
+    /// Checks the subprotocol and the extension of a response, the same over HTTP/1.1 and
+    /// HTTP/2, and returns the agreed permessage-deflate parameters.
+    fn check_agreed(&self, headers: &Headers) -> Result<DeflateAgreed, HandshakeError> {
         let mut selected = headers.list("sec-websocket-protocol");
         if let Some(protocol) = selected.next() {
             if selected.next().is_some() || !self.offered.iter().any(|offer| offer == protocol) {

@@ -204,7 +204,7 @@ impl ServerHandshake {
         let offered = offered.iter().map(String::as_str);
         let (headers, deflate) = accept_headers(
             &self.config,
-            key,
+            Some(key),
             offered,
             extensions.iter().map(String::as_str),
             &accept,
@@ -272,7 +272,7 @@ impl ServerHandshake {
     }
 
     fn fail(&mut self, error: HandshakeError) {
-        let bytes = rejection_response(&error).to_bytes_closing().unwrap_or_default();
+        let bytes = rejection_response(&error, false).to_bytes_closing().unwrap_or_default();
         self.finish_with(bytes);
         self.events.push_back(ServerEvent::Failed(error));
     }
@@ -295,25 +295,54 @@ impl ServerHandshake {
             target: parsed.path.unwrap_or_default().to_owned(),
             version,
             headers: Headers::from_httparse(parsed.headers),
+            protocol: None,
+            authority: None,
             websocket: false,
         };
-        let key = check_upgrade(&request, false)?;
+        let key = check_upgrade(&request, false)?.and_then(Upgrade::into_key);
         request.websocket = key.is_some();
         Ok((request, key))
     }
 }
 
-/// Checks an upgrade request (RFC 6455 §4.2.1), for both [`ServerHandshake`] and
-/// [`ServerNegotiation`](super::ServerNegotiation). Returns its key, or `None` for a
-/// request that does not try to upgrade (no `Upgrade: websocket`, `Sec-WebSocket-Key` or
-/// `Sec-WebSocket-Version`) unless `required`, when it fails as the first check it breaks.
-pub(super) fn check_upgrade(request: &Request, required: bool) -> Result<Option<String>, HandshakeError> {
+/// A valid upgrade: its HTTP/1.1 `Sec-WebSocket-Key`, or an HTTP/2 extended CONNECT
+/// (RFC 8441), which has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Upgrade {
+    Http1 { key: String },
+    Http2,
+}
+
+impl Upgrade {
+    /// The HTTP/1.1 key (`None` over HTTP/2).
+    pub(super) fn into_key(self) -> Option<String> {
+        match self {
+            Self::Http1 { key } => Some(key),
+            Self::Http2 => None,
+        }
+    }
+}
+
+/// Checks an upgrade request (RFC 6455 §4.2.1; over HTTP/2, RFC 8441 §4 and §5), for both
+/// [`ServerHandshake`] and [`ServerNegotiation`](super::ServerNegotiation). Returns the
+/// upgrade, or `None` for a request that does not try to upgrade (no `Upgrade: websocket`,
+/// `Sec-WebSocket-Key`, `Sec-WebSocket-Version` or `:protocol = websocket`) unless
+/// `required`, when it fails as the first check it breaks.
+pub(super) fn check_upgrade(request: &Request, required: bool) -> Result<Option<Upgrade>, HandshakeError> {
     let headers = &request.headers;
+    let websocket_protocol = request
+        .protocol
+        .as_deref()
+        .is_some_and(|protocol| protocol.eq_ignore_ascii_case("websocket"));
     let attempts_upgrade = headers.has_token("upgrade", "websocket")
         || headers.get_bytes("sec-websocket-key").is_some()
-        || headers.get_bytes("sec-websocket-version").is_some();
+        || headers.get_bytes("sec-websocket-version").is_some()
+        || websocket_protocol;
     if !attempts_upgrade && !required {
         return Ok(None);
+    }
+    if request.version == HttpVersion::Http2 {
+        return check_extended_connect(request, websocket_protocol).map(Some);
     }
     if request.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed(request.method.clone()));
@@ -335,32 +364,82 @@ pub(super) fn check_upgrade(request: &Request, required: bool) -> Result<Option<
     if headers.get_all("sec-websocket-key").count() != 1 || decoded.map_or(true, |bytes| bytes.len() != 16) {
         return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
     }
-    let version = headers.get("sec-websocket-version").map(str::trim).unwrap_or_default();
+    check_version(request)?;
+    Ok(Some(Upgrade::Http1 { key: key.to_owned() }))
+}
+
+/// The header fields HTTP/2 forbids (RFC 9113 §8.2.2): an HTTP/2 library should have
+/// refused them already, but the head may come from anywhere.
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+];
+
+/// RFC 8441: `CONNECT` with `:protocol = websocket`, an authority and a path; no
+/// `Sec-WebSocket-Key` is needed (one sent anyway is ignored, §5), and the version is 13.
+fn check_extended_connect(request: &Request, websocket_protocol: bool) -> Result<Upgrade, HandshakeError> {
+    if request.method != "CONNECT" {
+        return Err(HandshakeError::MethodNotAllowed(request.method.clone()));
+    }
+    if !websocket_protocol {
+        return Err(HandshakeError::BadHeader(":protocol: websocket"));
+    }
+    if request.host().is_none_or(str::is_empty) {
+        return Err(HandshakeError::BadHeader(":authority"));
+    }
+    if !request.target.starts_with('/') {
+        return Err(HandshakeError::BadHeader(":path"));
+    }
+    if let Some(name) = CONNECTION_SPECIFIC
+        .iter()
+        .find(|name| request.headers.get_bytes(name).is_some())
+    {
+        return Err(HandshakeError::MalformedHttp(format!(
+            "connection-specific header {name} in HTTP/2"
+        )));
+    }
+    check_version(request)?;
+    Ok(Upgrade::Http2)
+}
+
+/// `Sec-WebSocket-Version: 13`, the one version there is.
+fn check_version(request: &Request) -> Result<(), HandshakeError> {
+    let version = request
+        .headers
+        .get("sec-websocket-version")
+        .map(str::trim)
+        .unwrap_or_default();
     if version != "13" {
         return Err(HandshakeError::UnsupportedVersion(version.to_owned()));
     }
-    Ok(Some(key.to_owned()))
+    Ok(())
 }
 
 /// The headers of the 101 response to an upgrade with `key`, in the order they are sent
 /// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`, the subprotocol, the extension, then
 /// `accept`'s own), each checked against header injection, and the permessage-deflate
-/// parameters agreed from the client's `extensions` offers and `config`.
+/// parameters agreed from the client's `extensions` offers and `config`. Without a key
+/// (the 200 to an HTTP/2 extended CONNECT), the first three are left out.
 pub(super) fn accept_headers<'a>(
     config: &Config,
-    key: &str,
+    key: Option<&str>,
     mut offered: impl Iterator<Item = &'a str>,
     extensions: impl Iterator<Item = &'a str>,
     accept: &Accept,
 ) -> Result<(Headers, DeflateAgreed), SendError> {
     let mut headers = Headers::new();
-    headers.append("Upgrade", "websocket");
-    headers.append("Connection", "Upgrade");
-    push_checked(
-        &mut headers,
-        "Sec-WebSocket-Accept",
-        accept_key(key.as_bytes()).as_bytes(),
-    )?;
+    if let Some(key) = key {
+        headers.append("Upgrade", "websocket");
+        headers.append("Connection", "Upgrade");
+        push_checked(
+            &mut headers,
+            "Sec-WebSocket-Accept",
+            accept_key(key.as_bytes()).as_bytes(),
+        )?;
+    }
     if let Some(protocol) = &accept.subprotocol {
         if !offered.any(|offer| offer == protocol) {
             return Err(SendError::SubprotocolNotOffered(protocol.clone()));
@@ -389,13 +468,18 @@ pub(super) fn accept_headers<'a>(
 }
 
 /// The HTTP response a server rejects a failed upgrade with: the error's status, a short
-/// text body, and `Sec-WebSocket-Version: 13` (426) or `Allow: GET` (405).
-pub(super) fn rejection_response(error: &HandshakeError) -> Response {
-    let status = error.status().unwrap_or(400);
+/// text body, and `Sec-WebSocket-Version: 13` (426) or `Allow: GET` (405). Over HTTP/2
+/// (`http2`), which has no protocol upgrade, a bad version is a `400` (with
+/// `Sec-WebSocket-Version: 13` still) and the method allowed is `CONNECT`.
+pub(super) fn rejection_response(error: &HandshakeError, http2: bool) -> Response {
+    let mut status = error.status().unwrap_or(400);
+    if http2 && status == 426 {
+        status = 400;
+    }
     let mut response = Response::new(status).with_body(format!("{error}\n"));
     response = match error {
         HandshakeError::UnsupportedVersion(_) => response.with_header("Sec-WebSocket-Version", "13"),
-        HandshakeError::MethodNotAllowed(_) => response.with_header("Allow", "GET"),
+        HandshakeError::MethodNotAllowed(_) => response.with_header("Allow", if http2 { "CONNECT" } else { "GET" }),
         _ => response,
     };
     response.with_header("Content-Type", "text/plain; charset=utf-8")

@@ -1,0 +1,345 @@
+//! WebSockets over HTTP/2 for a client (RFC 8441, feature `http2`): several WebSockets on
+//! one HTTP/2 connection, each on its own stream with its own flow-control window.
+//!
+//! [`Http2Client::handshake`] speaks HTTP/2 over a stream the caller opened (TCP for h2c
+//! with prior knowledge, or TLS where ALPN chose `h2`) and learns whether the server
+//! advertised `SETTINGS_ENABLE_CONNECT_PROTOCOL`; [`Http2Client::open`] then sends the
+//! extended `CONNECT` that the core's [`ClientNegotiation::new_http2`] prepares and returns
+//! a [`WebSocket`] over the stream, exactly as [`ClientBuilder::connect`] returns one over
+//! TCP. When [`supports_websockets`](Http2Client::supports_websockets) is `false`, connect
+//! over HTTP/1.1 instead ([`ClientBuilder::connect`]). The HTTP/2 framing is the `h2`
+//! crate's; the [`Http2Driver`] runs it and must be spawned (or polled) for as long as
+//! the connection is used.
+//!
+//! [`ClientNegotiation::new_http2`]: wsflow::ClientNegotiation::new_http2
+
+use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use wsflow::{ClientNegotiation, Response};
+
+use crate::client::ClientBuilder;
+use crate::runtime::{AsyncStream, Runtime, Timer};
+use crate::websocket::WebSocket;
+use crate::Error;
+
+/// One HTTP/2 connection that opens WebSockets (RFC 8441) on its streams.
+///
+/// ```no_run
+/// # async fn run<S: wsflow_io::AsyncStream + Send + 'static>(tcp: S) -> Result<(), wsflow_io::Error>
+/// # where S::Runtime: wsflow_io::Runtime {
+/// use std::time::Duration;
+/// use wsflow_io::{ClientBuilder, Http2Client};
+///
+/// let (mut client, driver) = Http2Client::handshake(tcp, Duration::from_secs(10)).await?;
+/// // spawn `driver` on the runtime (e.g. `tokio::spawn(driver)`), then:
+/// assert!(client.supports_websockets());
+/// let (mut chat, _response) = client.open(ClientBuilder::<S::Runtime>::new("ws://example.com/chat")).await?;
+/// let (mut feed, _response) = client.open(ClientBuilder::<S::Runtime>::new("ws://example.com/feed")).await?;
+/// chat.send_text("hello").await?;
+/// # drop((driver, feed)); Ok(()) }
+/// ```
+pub struct Http2Client<R> {
+    send: h2::client::SendRequest<Bytes>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for Http2Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http2Client")
+            .field("supports_websockets", &self.send.is_extended_connect_protocol_enabled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs an [`Http2Client`]'s connection (its frames, pings and flow control): spawn it,
+/// or poll it alongside. It ends with the connection, `Ok` when it closed cleanly.
+#[must_use = "the HTTP/2 connection only runs while its driver is polled"]
+pub struct Http2Driver<S: AsyncStream> {
+    connection: h2::client::Connection<H2Io<S>, Bytes>,
+}
+
+impl<S: AsyncStream> std::fmt::Debug for Http2Driver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http2Driver").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncStream> Future for Http2Driver<S> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.connection).poll(cx).map_err(h2_error)
+    }
+}
+
+impl<R: Runtime> Http2Client<R> {
+    /// Starts HTTP/2 over `stream` (the client preface and SETTINGS), then waits one PING
+    /// round trip, which the server answers only after its own SETTINGS: by then
+    /// [`supports_websockets`](Self::supports_websockets) is known.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the server does not speak HTTP/2 (an HTTP/1.1-only server
+    /// answers the preface with an error and closes), the stream fails, or no answer comes
+    /// within `timeout` (`TimedOut`).
+    pub async fn handshake<S>(stream: S, timeout: Duration) -> Result<(Self, Http2Driver<S>), Error>
+    where
+        S: AsyncStream<Runtime = R>,
+    {
+        let mut timer = R::timer(R::now() + timeout);
+        let io = H2Io(stream);
+        let mut handshake = std::pin::pin!(h2::client::Builder::new().enable_push(false).handshake(io));
+        let (send, mut connection) = poll_fn(|cx| {
+            if timer.poll_fired(cx).is_ready() {
+                return Poll::Ready(Err(timed_out()));
+            }
+            handshake.as_mut().poll(cx).map_err(h2_error)
+        })
+        .await?;
+        let mut ping = connection
+            .ping_pong()
+            .ok_or_else(|| Error::Transport(io::Error::other("HTTP/2 ping unavailable")))?;
+        ping.send_ping(h2::Ping::opaque()).map_err(h2_error)?;
+        poll_fn(|cx| {
+            if timer.poll_fired(cx).is_ready() {
+                return Poll::Ready(Err(timed_out()));
+            }
+            if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
+                result.map_err(h2_error)?;
+                return Poll::Ready(Err(Error::Closed));
+            }
+            ping.poll_pong(cx).map(|pong| pong.map(drop).map_err(h2_error))
+        })
+        .await?;
+        let client = Self {
+            send,
+            _runtime: PhantomData,
+        };
+        Ok((client, Http2Driver { connection }))
+    }
+
+    /// Whether the server advertised `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3): if
+    /// not, it cannot take WebSockets over HTTP/2; connect over HTTP/1.1.
+    pub fn supports_websockets(&self) -> bool {
+        self.send.is_extended_connect_protocol_enabled()
+    }
+
+    /// Opens a WebSocket on a new stream: the extended `CONNECT` for `builder`'s URL,
+    /// subprotocols, headers and [`Config`](wsflow::Config) (its permessage-deflate offer),
+    /// checked as over HTTP/1.1 once the server answers `2xx`. Waits while the server's
+    /// limit of concurrent streams is reached. The builder's proxy, TLS and read-ahead
+    /// settings do not apply: the connection is already open.
+    ///
+    /// # Errors
+    /// [`Error::Url`], [`Error::Send`] for an invalid header; [`Error::Rejected`] when
+    /// the server answers with another status (without the body); [`Error::Handshake`]
+    /// for an answer that does not match the offer; [`Error::Transport`] when the server
+    /// does not support WebSockets over HTTP/2 (`Unsupported`), refuses the stream or the
+    /// connection fails.
+    pub async fn open(&mut self, builder: ClientBuilder<R>) -> Result<(WebSocket<Http2Stream<R>>, Response), Error> {
+        if !self.supports_websockets() {
+            return Err(Error::Transport(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the server did not enable WebSockets over HTTP/2 (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
+            )));
+        }
+        let mut entropy = [0; 32];
+        getrandom::fill(&mut entropy).map_err(io::Error::from)?;
+        let negotiation = ClientNegotiation::new_http2(builder.request()?, builder.get_config().clone(), entropy)?;
+        let mut request = http::Request::connect(format!(
+            "{}://{}{}",
+            negotiation.scheme(),
+            negotiation.authority(),
+            negotiation.target()
+        ))
+        .version(http::Version::HTTP_2)
+        .extension(h2::ext::Protocol::from_static("websocket"));
+        for (name, value) in negotiation.headers().iter() {
+            request = request.header(name.to_ascii_lowercase(), value);
+        }
+        let request = request
+            .body(())
+            .map_err(|error| Error::Transport(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
+        poll_fn(|cx| self.send.poll_ready(cx)).await.map_err(h2_error)?;
+        let (response, send) = self.send.send_request(request, false).map_err(h2_error)?;
+        let response = response.await.map_err(h2_error)?;
+        let (parts, recv) = response.into_parts();
+        let head = Response::from(&parts);
+        if !parts.status.is_success() {
+            return Err(Error::Rejected(Box::new(head)));
+        }
+        let connection = negotiation.into_connection(R::now(), &head).map_err(Error::Handshake)?;
+        let stream = Http2Stream {
+            send,
+            recv,
+            read: Bytes::new(),
+            ended: false,
+            _runtime: PhantomData,
+        };
+        Ok((WebSocket::from_upgraded(stream, connection, &[]), head))
+    }
+}
+
+fn timed_out() -> Error {
+    Error::Transport(io::Error::new(io::ErrorKind::TimedOut, "HTTP/2 handshake timed out"))
+}
+
+fn h2_error(error: h2::Error) -> Error {
+    Error::Transport(h2_io_error(error))
+}
+
+fn h2_io_error(error: h2::Error) -> io::Error {
+    if error.is_io() {
+        return error.into_io().unwrap_or_else(|| io::Error::other("HTTP/2 I/O error"));
+    }
+    let kind = if error.is_reset() || error.is_go_away() {
+        io::ErrorKind::ConnectionReset
+    } else {
+        io::ErrorKind::InvalidData
+    };
+    io::Error::new(kind, error)
+}
+
+/// The transport under `h2`, which reads and writes through tokio's I/O traits.
+struct H2Io<S>(S);
+
+impl<S: AsyncStream> tokio::io::AsyncRead for H2Io<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let read = ready!(self.get_mut().0.poll_read(cx, buf.initialize_unfilled()))?;
+        buf.advance(read);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncStream> tokio::io::AsyncWrite for H2Io<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_shutdown(cx)
+    }
+}
+
+/// A WebSocket's HTTP/2 stream as a byte stream: reads release flow-control capacity as
+/// the WebSocket consumes them (so a slow reader holds back only its own stream's
+/// sender), writes wait for the stream's send window, shutdown ends the stream.
+pub struct Http2Stream<R> {
+    send: h2::SendStream<Bytes>,
+    recv: h2::RecvStream,
+    /// Received and not yet read.
+    read: Bytes,
+    /// `END_STREAM` sent.
+    ended: bool,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for Http2Stream<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http2Stream")
+            .field("buffered", &self.read.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> AsyncStream for Http2Stream<R> {
+    type Runtime = R;
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        while self.read.is_empty() {
+            match ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // Received data counts against the windows until released.
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    self.read = data;
+                }
+                None => return Poll::Ready(Ok(0)),
+                Some(Err(error)) => return Poll::Ready(Err(h2_io_error(error))),
+            }
+        }
+        let len = buf.len().min(self.read.len());
+        buf[..len].copy_from_slice(&self.read.split_to(len));
+        Poll::Ready(Ok(len))
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if self.ended {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.send.reserve_capacity(buf.len());
+        loop {
+            let capacity = self.send.capacity();
+            if capacity > 0 {
+                let len = capacity.min(buf.len());
+                self.send
+                    .send_data(Bytes::copy_from_slice(&buf[..len]), false)
+                    .map_err(h2_io_error)?;
+                return Poll::Ready(Ok(len));
+            }
+            match self.send.poll_capacity(cx) {
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(h2_io_error(error))),
+                Poll::Ready(None) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                Poll::Pending => {
+                    // A reset while waiting for the window ends the wait.
+                    return match self.send.poll_reset(cx) {
+                        Poll::Ready(Ok(reason)) => Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            format!("stream reset: {reason}"),
+                        ))),
+                        Poll::Ready(Err(error)) => Poll::Ready(Err(h2_io_error(error))),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        match bufs.iter().find(|buf| !buf.is_empty()) {
+            Some(buf) => self.poll_write(cx, buf),
+            None => Poll::Ready(Ok(0)),
+        }
+    }
+
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The driver writes what the stream sent.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.ended {
+            self.ended = true;
+            self.send.send_data(Bytes::new(), true).map_err(h2_io_error)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
