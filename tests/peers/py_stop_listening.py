@@ -13,6 +13,7 @@ import asyncio
 import sys
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
 
 
 async def main(url: str) -> int:
@@ -39,6 +40,11 @@ async def main(url: str) -> int:
             except (TimeoutError, asyncio.TimeoutError):
                 detail = "a new connection hung until the client's timeout"
                 break
+            except InvalidHandshake as error:
+                # A connection that raced the stop: taken from the backlog as the listener
+                # closed, then closed without an answer. Not hung; a later try must be
+                # refused.
+                detail = f"closed without a response ({type(error).__name__}), then never refused"
             except OSError as error:
                 detail = f"{type(error).__name__}: {error}"
             await asyncio.sleep(0.1)
