@@ -46,6 +46,20 @@ fn closed_with(connection: &mut Connection) -> Option<(CloseCode, CloseReason)> 
     })
 }
 
+/// A pair with permessage-deflate, the server on `budget`, the client compressing at
+/// `level` in frames of at most `frame_size` bytes.
+fn deflate_pair(budget: &MemoryBudget, level: u32, frame_size: usize) -> Pair {
+    let mut server_config = Config::default();
+    server_config
+        .deflate(Some(DeflateConfig::default()))
+        .memory_budget(Some(budget.clone()));
+    let mut client_config = Config::default();
+    client_config
+        .deflate(Some(DeflateConfig::default().level(level).clone()))
+        .outgoing_frame_size(Some(frame_size));
+    Pair::with_configs(client_config, server_config)
+}
+
 #[test]
 fn the_connection_that_would_pass_the_budget_is_failed_with_1013_and_the_others_go_on() {
     let (budget, config) = budgeted(4 << 20);
@@ -110,15 +124,7 @@ fn a_fragmented_message_is_charged_while_unfinished_and_released_when_complete()
 #[test]
 fn a_compressed_message_spanning_reads_is_charged_for_what_it_inflated() {
     let budget = MemoryBudget::new(8 << 20);
-    let mut server_config = Config::default();
-    server_config
-        .deflate(Some(DeflateConfig::default()))
-        .memory_budget(Some(budget.clone()));
-    let mut client_config = Config::default();
-    client_config
-        .deflate(Some(DeflateConfig::default()))
-        .outgoing_frame_size(Some(256));
-    let mut pair = Pair::with_configs(client_config, server_config);
+    let mut pair = deflate_pair(&budget, 1, 256);
     // 4 MiB of zeros in 256-byte compressed frames: the first half inflates to megabytes.
     pair.client.send(Message::binary(vec![0u8; 4 << 20])).unwrap();
     pair.collect();
@@ -208,15 +214,7 @@ fn small_partial_messages_are_charged_what_they_hold() {
 #[test]
 fn a_compressed_message_inflates_no_further_than_the_budget_has_room_for() {
     let budget = MemoryBudget::new(1 << 20);
-    let mut server_config = Config::default();
-    server_config
-        .deflate(Some(DeflateConfig::default()))
-        .memory_budget(Some(budget.clone()));
-    let mut client_config = Config::default();
-    client_config
-        .deflate(Some(DeflateConfig::default().level(9).clone()))
-        .outgoing_frame_size(Some(16 << 10));
-    let mut pair = Pair::with_configs(client_config, server_config);
+    let mut pair = deflate_pair(&budget, 9, 16 << 10);
     // 60 MiB of zeros in 16 KiB compressed frames: the first frame alone inflates to far
     // more than the budget.
     pair.client.send(Message::binary(vec![0u8; 60 << 20])).unwrap();

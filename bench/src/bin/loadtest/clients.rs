@@ -194,31 +194,27 @@ fn self_cpu() -> Cpu {
     }
 }
 
-async fn wsflow_tokio_client(load: Arc<Load>) -> Result {
-    let (mut websocket, _) = wsflow_tokio::ClientBuilder::new(&load.url).connect().await?;
-    for _ in 0..load.in_flight {
-        websocket.send_binary(load.payload.clone()).await?;
-    }
-    while !load.stopped() {
-        let echo = websocket.recv_message().await?.ok_or("closed")?;
-        load.check(echo.payload())?;
-        websocket.send_binary(load.payload.clone()).await?;
-    }
-    Ok(())
+/// The echo loop of a wsflow async client, on the adapter `$adapter` (tokio or smol: the
+/// same `wsflow-io` WebSocket under each).
+macro_rules! wsflow_async_client {
+    ($name:ident, $adapter:ident) => {
+        async fn $name(load: Arc<Load>) -> Result {
+            let (mut websocket, _) = $adapter::ClientBuilder::new(&load.url).connect().await?;
+            for _ in 0..load.in_flight {
+                websocket.send_binary(load.payload.clone()).await?;
+            }
+            while !load.stopped() {
+                let echo = websocket.recv_message().await?.ok_or("closed")?;
+                load.check(echo.payload())?;
+                websocket.send_binary(load.payload.clone()).await?;
+            }
+            Ok(())
+        }
+    };
 }
 
-async fn wsflow_smol_client(load: Arc<Load>) -> Result {
-    let (mut websocket, _) = wsflow_smol::ClientBuilder::new(&load.url).connect().await?;
-    for _ in 0..load.in_flight {
-        websocket.send_binary(load.payload.clone()).await?;
-    }
-    while !load.stopped() {
-        let echo = websocket.recv_message().await?.ok_or("closed")?;
-        load.check(echo.payload())?;
-        websocket.send_binary(load.payload.clone()).await?;
-    }
-    Ok(())
-}
+wsflow_async_client!(wsflow_tokio_client, wsflow_tokio);
+wsflow_async_client!(wsflow_smol_client, wsflow_smol);
 
 fn wsflow_blocking_client(load: &Load) -> Result {
     let (mut websocket, _) = wsflow_blocking::ClientBuilder::new(&load.url).connect()?;
