@@ -9,8 +9,8 @@
 # For each server A/E in $SERVERS: cargo build --release -p wsflow-A --example E
 # (with tests/build-examples.sh; A = core is the core crate, package wsflow),
 # starts `E 127.0.0.1:PORT`, runs py_client.py and node_client.js
-# against it (and, for axum/echo-server, which also speaks HTTP/2, py_h2_client.py: Python
-# `h2` and `wsproto` over h2c, RFC 8441), stops it. Ends with `interop: N passed, M failed` (checks; a client
+# against it (and, for axum/echo-server and tokio/hyper-echo-server, which also speak
+# HTTP/2, py_h2_client.py: Python `h2` and `wsproto` over h2c, RFC 8441), stops it. Ends with `interop: N passed, M failed` (checks; a client
 # that could not run counts as one failed check); exit status 0 if all passed.
 #
 # Environment: SERVERS (default "blocking/echo-server smol/echo-server tokio/echo-server
@@ -64,7 +64,7 @@ for server in $SERVERS; do
     continue
   fi
   clients="python node"
-  [ "$a" = axum ] && clients="python node h2"
+  [ "$a" = axum ] || [ "$a" = tokio-hyper ] && clients="python node h2"
   for client in $clients; do
     echo "######## $a: $client client"
     out="$LOGS/$a-$client.out"
@@ -72,7 +72,10 @@ for server in $SERVERS; do
     if [ $client = python ]; then
       timeout 120 "$PY" "$HERE/py_client.py" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
     elif [ $client = h2 ]; then
-      timeout 120 "$PY" "$HERE/py_h2_client.py" "127.0.0.1:$PORT" 2>&1 | tee "$out" || rc=$?
+      # hyper-echo-server answers 404 off `/`: every WebSocket there is opened on `/`.
+      h2_args=()
+      [ "$a" = tokio-hyper ] && h2_args=(--root-only)
+      timeout 120 "$PY" "$HERE/py_h2_client.py" "127.0.0.1:$PORT" "${h2_args[@]}" 2>&1 | tee "$out" || rc=$?
     else
       timeout 120 node "$HERE/node_client.js" "ws://127.0.0.1:$PORT/" 2>&1 | tee "$out" || rc=$?
     fi

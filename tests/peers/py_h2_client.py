@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Interop client for WebSockets over HTTP/2 (RFC 8441) on Python `h2` and `wsproto`.
 
-Usage: tests/peers/.venv/bin/python tests/peers/py_h2_client.py HOST:PORT [--tls]
+Usage: tests/peers/.venv/bin/python tests/peers/py_h2_client.py HOST:PORT [--tls] [--root-only]
 
 HOST:PORT is a loopback echo server speaking h2c with prior knowledge (wsflow-axum's
-echo-server example), or with --tls, HTTP/2 over TLS by ALPN `h2` (the certificate is
-not verified: a loopback test server's). One HTTP/2 connection carries every WebSocket: `h2` does the
+echo-server example, wsflow-tokio's hyper-echo-server), or with --tls, HTTP/2 over TLS
+by ALPN `h2` (the certificate is not verified: a loopback test server's). With
+--root-only every WebSocket is opened on `/` (hyper-echo-server answers 404 elsewhere),
+else on several paths. One HTTP/2 connection carries every WebSocket: `h2` does the
 framing and the extended CONNECT (`:protocol = websocket`), `wsproto` the WebSocket
 frames (client role: masked) with permessage-deflate. One line per check, then
 `N passed, M failed`; exit status 0 only if all passed.
@@ -29,6 +31,13 @@ from wsproto.extensions import PerMessageDeflate
 
 LOOPBACK = re.compile(r"(127\.\d+\.\d+\.\d+|localhost):(\d+)$")
 TIMEOUT = 10.0
+
+
+ROOT_ONLY = "--root-only" in sys.argv[1:]
+
+
+def path(wanted):
+    return "/" if ROOT_ONLY else wanted
 
 
 class CheckFailed(Exception):
@@ -205,7 +214,7 @@ def check_settings(peer):
 
 
 def check_three_streams(peer):
-    streams = [peer.open("/echo/%d" % n) for n in range(3)]
+    streams = [peer.open(path("/echo/%d" % n)) for n in range(3)]
     for stream in streams:
         peer.established(stream)
         expect(stream.headers.get("sec-websocket-protocol") == "chat", "subprotocol %r" % stream.headers)
@@ -261,7 +270,7 @@ def check_others_unaffected(peer):
     stream = peer.three[2]
     peer.send(stream, Message(data="still open"))
     expect(peer.message(stream) == "still open", "no echo after the other streams closed")
-    fresh = peer.established(peer.open("/again", subprotocols=(), deflate=False))
+    fresh = peer.established(peer.open(path("/again"), subprotocols=(), deflate=False))
     expect("sec-websocket-extensions" not in fresh.headers, "deflate without an offer")
     peer.send(fresh, Message(data=b"\x00\xff" * 1000))
     expect(peer.message(fresh) == b"\x00\xff" * 1000, "no echo on a new stream")
@@ -314,7 +323,7 @@ def main(host, port, tls):
 
 
 if __name__ == "__main__":
-    args = [arg for arg in sys.argv[1:] if arg != "--tls"]
+    args = [arg for arg in sys.argv[1:] if arg not in ("--tls", "--root-only")]
     match = LOOPBACK.match(args[0]) if len(args) == 1 else None
     if not match:
         print(__doc__, file=sys.stderr)

@@ -5,7 +5,10 @@
 //! several WebSockets on one HTTP/2 connection, a slow one that stalls neither the others
 //! nor anything but its own sender, the HTTP/2 rejections, and HTTP/1.1 still served on the
 //! same port by the same handler. Then wsflow's own HTTP/2 client
-//! (`wsflow_io::Http2Client`) against the same server, and its fallback to HTTP/1.1.
+//! (`wsflow_io::Http2Client`) against the same server, over TLS with ALPN `h2` too, and its
+//! fallback to HTTP/1.1.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use wsflow::{ClientNegotiation, ClientRequest, CloseCode, Config, DeflateConfig, Message};
 use wsflow_axum::{WebSocket, WebSocketUpgrade};
+use wsflow_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
 
 type ClientSocket = wsflow_tokio::WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -100,6 +104,11 @@ enum Protocols {
 }
 
 async fn serve_on(protocols: Protocols) -> Server {
+    serve_on_tls(protocols, None).await
+}
+
+/// The test app as [`serve_on`], behind `tls` when given (HTTP/2 or HTTP/1.1 as ALPN chose).
+async fn serve_on_tls(protocols: Protocols, tls: Option<TlsAcceptor>) -> Server {
     let (ends_tx, ends) = mpsc::unbounded_channel();
     let go = Arc::new(Notify::new());
     let go_slow = go.clone();
@@ -144,9 +153,20 @@ async fn serve_on(protocols: Protocols) -> Server {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let builder = builder.clone();
+            let (builder, tls) = (builder.clone(), tls.clone());
             tokio::spawn(async move {
-                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).await;
+                match tls {
+                    None => {
+                        let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).await;
+                    }
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            let _ = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                }
             });
         }
     });
@@ -488,6 +508,59 @@ async fn wsflow_http2_client_multiplexes_websockets() {
         "{error}"
     );
     h2_round_trip(&mut others[0], Message::text("after the 404")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_over_tls_with_alpn_h2() {
+    // The server offers `h2` and `http/1.1`, the client only `h2`.
+    let tls = common::tls::self_signed();
+    let mut server_config = (*tls.server).clone();
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut client_config = (*tls.client).clone();
+    client_config.alpn_protocols = vec![b"h2".to_vec()];
+    let mut server = serve_on_tls(Protocols::Tuned, Some(TlsAcceptor::from(Arc::new(server_config)))).await;
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+
+    let tcp = TcpStream::connect(&server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = TlsConnector::from(Arc::new(client_config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut client, driver) =
+        wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(stream), Duration::from_secs(10))
+            .await
+            .unwrap();
+    tokio::spawn(driver);
+    assert!(client.supports_websockets());
+
+    let url = format!("wss://localhost:{port}/echo");
+    let builder = wsflow_tokio::ClientBuilder::new(&url)
+        .config(deflate_config())
+        .subprotocol("chat");
+    let (mut socket, response) = client.open(builder).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.subprotocol(), Some("chat"));
+    assert!(response
+        .headers()
+        .get("sec-websocket-extensions")
+        .is_some_and(|value| value.starts_with("permessage-deflate")));
+    h2_round_trip(&mut socket, Message::text("over TLS, ALPN h2")).await;
+    let text: String = (0..300_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    h2_round_trip(&mut socket, Message::text(text)).await;
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| i.wrapping_mul(2654435761) as u8).collect();
+    h2_round_trip(&mut socket, Message::binary(data)).await;
+
+    socket.close(CloseCode::NORMAL, "done").await.unwrap();
+    assert_eq!(socket.recv_message().await.unwrap(), None);
+    assert_eq!(socket.closed().unwrap().code(), CloseCode::NORMAL);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), server.ends.recv())
+            .await
+            .unwrap(),
+        Some(1000)
+    );
 }
 
 /// Falls back to HTTP/1.1 when the server speaks no HTTP/2 or does not enable the
