@@ -423,7 +423,7 @@ impl Server {
         let connector = tokio_rustls::TlsConnector::from(wss::configs().1.clone());
         let mut tls = connector.connect("localhost".try_into()?, tcp).await?;
         upgrade(&mut tls, false).await?;
-        Ok(Stream::Tls(Box::new(tls)))
+        Ok(Stream::Rustls(Box::new(tls)))
     }
 
     /// Connects and upgrades, offering permessage-deflate when `deflate`.
@@ -464,57 +464,9 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(tcp: &mut S, deflate: bool) 
     }
 }
 
-/// A load generator's connection: TCP, or TLS to the `wss:` servers.
-pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => std::pin::Pin::new(tcp).poll_shutdown(cx),
-            Stream::Tls(tls) => std::pin::Pin::new(tls).poll_shutdown(cx),
-        }
-    }
-}
+/// A load generator's connection: TCP, or TLS to the `wss:` servers (wsflow-tokio's
+/// stream type, which the anchors' clients need not know about: it is only bytes here).
+pub(crate) type Stream = wsflow_tokio::MaybeTlsStream;
 
 impl Drop for Server {
     fn drop(&mut self) {
