@@ -153,6 +153,7 @@ impl Charge {
     }
 
     /// The bytes charged now.
+    #[cfg(feature = "deflate")]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

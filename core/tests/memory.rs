@@ -1,4 +1,5 @@
-//! Heap held by idle connections, measured with a counting allocator (this test binary only).
+//! Heap held by idle connections (and, without context takeover, between compressed
+//! messages), measured with a counting allocator (this test binary only).
 
 mod support;
 
@@ -76,7 +77,9 @@ fn main() {
     a_queue_that_never_empties_stays_bounded(&config_default());
     kept_tiny_messages_hold_little_more_than_themselves(&config_default());
     bytes_waiting_for_a_slow_peer_hold_little_more_than_themselves(&config_default());
-    println!("memory: 4 passed, 0 failed");
+    #[cfg(feature = "deflate")]
+    no_context_takeover_holds_no_compressor();
+    println!("memory: all passed");
 }
 
 fn config_default() -> Arc<Config> {
@@ -142,5 +145,42 @@ fn bytes_waiting_for_a_slow_peer_hold_little_more_than_themselves(config: &Arc<C
     assert!(
         held <= 2 * written as isize,
         "{written} bytes waiting to be written hold {held} bytes of heap"
+    );
+}
+
+/// A server that does not keep its compression context (`server_no_context_takeover`)
+/// holds no compressor between messages: its connections compress with one their thread
+/// shares. With context takeover each holds one (about 256 KiB of heap in zlib-rs).
+#[cfg(feature = "deflate")]
+fn no_context_takeover_holds_no_compressor() {
+    use wsflow::DeflateConfig;
+
+    let held_per_connection = |no_takeover: bool| {
+        let mut deflate = DeflateConfig::default();
+        deflate.server_no_context_takeover(no_takeover);
+        let mut server_config = Config::default();
+        server_config.deflate(Some(deflate));
+        let mut client_config = Config::default();
+        client_config.deflate(Some(DeflateConfig::default()));
+        let mut pairs: Vec<Pair> = (0..20)
+            .map(|_| Pair::with_configs(client_config.clone(), server_config.clone()))
+            .collect();
+        // One message first: the thread's shared compressor is made once, outside the count.
+        pairs[0].server.send(Message::text("x".repeat(200))).unwrap();
+        pairs[0].collect();
+        let before = live();
+        for pair in &mut pairs[1..] {
+            pair.server.send(Message::text("y".repeat(200))).unwrap();
+            pair.collect();
+            pair.to_client.clear();
+        }
+        (live() - before) / 19
+    };
+    let keeping = held_per_connection(false);
+    let fresh = held_per_connection(true);
+    assert!(keeping > 100 << 10, "a compressor with context: {keeping} bytes");
+    assert!(
+        fresh < 4 << 10,
+        "without context takeover a connection held {fresh} bytes"
     );
 }

@@ -230,7 +230,8 @@ async fn open(
     Ok((socket, parts, compressed))
 }
 
-async fn round_trip(socket: &mut ClientSocket, message: Message) {
+/// Sends `message` and expects it back within 10 s, over either kind of socket here.
+async fn round_trip<S: wsflow_io::AsyncStream>(socket: &mut wsflow_io::WebSocket<S>, message: Message) {
     socket.send(message.clone()).await.unwrap();
     let echoed = tokio::time::timeout(Duration::from_secs(10), socket.recv_message())
         .await
@@ -412,8 +413,6 @@ async fn rejections_over_http2_and_http1_on_the_same_port() {
     assert_eq!(h1.recv_message().await.unwrap(), Some(Message::text("over HTTP/1.1")));
 }
 
-type H2Socket = wsflow_io::WebSocket<wsflow_io::Http2Stream<wsflow_tokio::Tokio>>;
-
 async fn wsflow_h2_client(addr: &str) -> wsflow_io::Http2Client<wsflow_tokio::Tokio> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (client, driver) = wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(tcp), Duration::from_secs(10))
@@ -421,16 +420,6 @@ async fn wsflow_h2_client(addr: &str) -> wsflow_io::Http2Client<wsflow_tokio::To
         .unwrap();
     tokio::spawn(driver);
     client
-}
-
-async fn h2_round_trip(socket: &mut H2Socket, message: Message) {
-    socket.send(message.clone()).await.unwrap();
-    let echoed = tokio::time::timeout(Duration::from_secs(10), socket.recv_message())
-        .await
-        .expect("echo in time")
-        .unwrap()
-        .unwrap();
-    assert_eq!(echoed, message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,17 +435,17 @@ async fn wsflow_http2_client_multiplexes_websockets() {
     assert_eq!(response.subprotocol(), Some("chat"));
     assert!(response.headers().get("sec-websocket-extensions").is_some());
     let (mut second, _) = client.open(builder()).await.unwrap();
-    h2_round_trip(&mut first, Message::text("one")).await;
-    h2_round_trip(&mut second, Message::binary(vec![3u8; 2 << 20])).await;
+    round_trip(&mut first, Message::text("one")).await;
+    round_trip(&mut second, Message::binary(vec![3u8; 2 << 20])).await;
     let text: String = (0..300_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-    h2_round_trip(&mut first, Message::text(text)).await;
+    round_trip(&mut first, Message::text(text)).await;
 
     // Close codes both ways; the other WebSocket goes on.
     first.send_text("close:4003").await.unwrap();
     assert_eq!(first.recv_message().await.unwrap(), None);
     assert_eq!(first.closed().unwrap().code(), CloseCode::new(4003));
     assert_eq!(server.ends.recv().await, Some(4003));
-    h2_round_trip(&mut second, Message::text("still here")).await;
+    round_trip(&mut second, Message::text("still here")).await;
     second.close(CloseCode::new(4004), "done").await.unwrap();
     assert_eq!(second.recv_message().await.unwrap(), None);
     assert_eq!(server.ends.recv().await, Some(4004));
@@ -479,7 +468,7 @@ async fn wsflow_http2_client_multiplexes_websockets() {
     }
     for (n, socket) in others.iter_mut().enumerate() {
         for round in 0..20 {
-            h2_round_trip(socket, Message::text(format!("{n}/{round}"))).await;
+            round_trip(socket, Message::text(format!("{n}/{round}"))).await;
         }
     }
     assert!(!writer.is_finished(), "the slow stream's sender never blocked");
@@ -507,7 +496,7 @@ async fn wsflow_http2_client_multiplexes_websockets() {
         matches!(&error, wsflow_io::Error::Rejected(response) if response.status() == 404),
         "{error}"
     );
-    h2_round_trip(&mut others[0], Message::text("after the 404")).await;
+    round_trip(&mut others[0], Message::text("after the 404")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -546,11 +535,11 @@ async fn wsflow_http2_client_over_tls_with_alpn_h2() {
         .headers()
         .get("sec-websocket-extensions")
         .is_some_and(|value| value.starts_with("permessage-deflate")));
-    h2_round_trip(&mut socket, Message::text("over TLS, ALPN h2")).await;
+    round_trip(&mut socket, Message::text("over TLS, ALPN h2")).await;
     let text: String = (0..300_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-    h2_round_trip(&mut socket, Message::text(text)).await;
+    round_trip(&mut socket, Message::text(text)).await;
     let data: Vec<u8> = (0..1_000_000u32).map(|i| i.wrapping_mul(2654435761) as u8).collect();
-    h2_round_trip(&mut socket, Message::binary(data)).await;
+    round_trip(&mut socket, Message::binary(data)).await;
 
     socket.close(CloseCode::NORMAL, "done").await.unwrap();
     assert_eq!(socket.recv_message().await.unwrap(), None);

@@ -234,6 +234,16 @@ fn tokio_deflate_handshake_and_clean_close_in_both_roles() {
     }
 }
 
+/// Accepts one connection on `listener` and upgrades it with [`short_timeouts`].
+async fn upgrade_one(listener: &tokio::net::TcpListener) -> wsflow_tokio::WebSocket<tokio::net::TcpStream> {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let accepted = wsflow_tokio::accept_with(tcp, short_timeouts(), |_| Decision::Accept(Accept::new()));
+    let wsflow_tokio::Accepted::WebSocket(websocket, _) = accepted.await.unwrap() else {
+        panic!("not upgraded")
+    };
+    websocket
+}
+
 #[test]
 fn tokio_protocol_error_is_recorded_with_1002_and_the_error() {
     let collector = Collector::default();
@@ -242,12 +252,7 @@ fn tokio_protocol_error_is_recorded_with_1002_and_the_error() {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = listener.local_addr().unwrap().port();
             let server = tokio::spawn(async move {
-                let (tcp, _) = listener.accept().await.unwrap();
-                // Short timeouts: the peer never answers the close frame of the failure.
-                let accepted = wsflow_tokio::accept_with(tcp, short_timeouts(), |_| Decision::Accept(Accept::new()));
-                let wsflow_tokio::Accepted::WebSocket(mut websocket, _) = accepted.await.unwrap() else {
-                    panic!("not upgraded")
-                };
+                let mut websocket = upgrade_one(&listener).await;
                 while websocket.recv().await.unwrap().is_some() {}
             });
             let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -278,11 +283,7 @@ fn tokio_close_timeout_and_handshake_timeout_are_recorded() {
             let port = listener.local_addr().unwrap().port();
             let server = tokio::spawn(async move {
                 // A peer that never answers our close frame.
-                let (tcp, _) = listener.accept().await.unwrap();
-                let accepted = wsflow_tokio::accept_with(tcp, short_timeouts(), |_| Decision::Accept(Accept::new()));
-                let wsflow_tokio::Accepted::WebSocket(mut websocket, _) = accepted.await.unwrap() else {
-                    panic!("not upgraded")
-                };
+                let mut websocket = upgrade_one(&listener).await;
                 websocket.close(CloseCode::GOING_AWAY, "shutting down").await.unwrap();
                 while websocket.recv().await.unwrap().is_some() {}
                 // A peer that never sends its request.

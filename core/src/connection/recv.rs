@@ -19,6 +19,7 @@ use super::{Connection, Phase, Role};
 const RESERVE_AHEAD: usize = 1 << 20;
 
 /// In streaming mode a compressed message is inflated and delivered this much at a time.
+#[cfg(feature = "deflate")]
 const STREAMED_INFLATE_STEP: usize = 64 << 10;
 /// Pongs waiting to be sent; past this, the oldest is dropped (only the latest ping must be answered).
 const MAX_PENDING_PONGS: usize = 16;
