@@ -2,7 +2,8 @@
 # Interop: third-party clients (Python websockets, Node ws) against each echo server
 # example (every adapter's, wsflow-axum's, the plain hyper one and the core's event loop),
 # then our clients (the core's event-loop client, and every adapter's in
-# tests/tests/interop.rs) against their servers.
+# tests/tests/interop.rs) against their servers, and wsflow's HTTP/2 client against
+# Hypercorn (h2c and TLS with ALPN h2, RFC 8441; also in tests/tests/interop.rs).
 #
 # Usage: tests/peers/interop.sh         (after tests/peers/setup.sh)
 #

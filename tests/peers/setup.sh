@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the third-party peers used by the interop tests: Python `websockets`, and `h2`
-# with `wsproto` for WebSockets over HTTP/2 (all pinned in requirements.txt) into
+# Install the third-party peers used by the interop tests: Python `websockets`, `h2` with
+# `wsproto` for WebSockets over HTTP/2, and Hypercorn (all pinned in requirements.txt) into
 # tests/peers/.venv and Node `ws` (pinned in
 # package.json / package-lock.json) into tests/peers/node_modules.
 # Idempotent: does nothing when the pinned versions are already installed.
@@ -26,4 +26,5 @@ fi
 echo "peers: websockets $("$HERE/.venv/bin/python" -c 'import websockets; print(websockets.__version__)')," \
      "h2 $("$HERE/.venv/bin/python" -c 'import h2; print(h2.__version__)')," \
      "wsproto $("$HERE/.venv/bin/python" -c 'from importlib.metadata import version; print(version("wsproto"))')," \
+     "hypercorn $("$HERE/.venv/bin/python" -c 'from importlib.metadata import version; print(version("hypercorn"))')," \
      "ws $(node -p "require('$HERE/node_modules/ws/package.json').version")"

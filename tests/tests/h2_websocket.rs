@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use wsflow::{ClientNegotiation, ClientRequest, CloseCode, Config, DeflateConfig, Message};
 use wsflow_axum::{WebSocket, WebSocketUpgrade};
-use wsflow_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
+use wsflow_tokio::tokio_rustls::TlsAcceptor;
 
 type ClientSocket = wsflow_tokio::WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -501,33 +501,21 @@ async fn wsflow_http2_client_multiplexes_websockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wsflow_http2_client_over_tls_with_alpn_h2() {
-    // The server offers `h2` and `http/1.1`, the client only `h2`.
+    // The server offers `h2` and `http/1.1`; `Http2Client::connect` offers only `h2`.
     let tls = common::tls::self_signed();
     let mut server_config = (*tls.server).clone();
     server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let mut client_config = (*tls.client).clone();
-    client_config.alpn_protocols = vec![b"h2".to_vec()];
     let mut server = serve_on_tls(Protocols::Tuned, Some(TlsAcceptor::from(Arc::new(server_config)))).await;
     let port = server.addr.rsplit(':').next().unwrap().to_owned();
 
-    let tcp = TcpStream::connect(&server.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let stream = TlsConnector::from(Arc::new(client_config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut client, driver) =
-        wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(stream), Duration::from_secs(10))
-            .await
-            .unwrap();
-    tokio::spawn(driver);
-    assert!(client.supports_websockets());
-
     let url = format!("wss://localhost:{port}/echo");
     let builder = wsflow_tokio::ClientBuilder::new(&url)
+        .tls_config(tls.client.clone())
         .config(deflate_config())
         .subprotocol("chat");
+    let (mut client, driver) = wsflow_io::Http2Client::connect(&builder).await.unwrap();
+    tokio::spawn(driver);
+    assert!(client.supports_websockets());
     let (mut socket, response) = client.open(builder).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.subprotocol(), Some("chat"));
@@ -552,39 +540,110 @@ async fn wsflow_http2_client_over_tls_with_alpn_h2() {
     );
 }
 
-/// Falls back to HTTP/1.1 when the server speaks no HTTP/2 or does not enable the
-/// extended CONNECT: what a client built on `Http2Client` does.
-async fn connect_h2_or_h1(addr: &str, path: &str) -> (bool, wsflow_tokio::WebSocket<wsflow_tokio::MaybeTlsStream>) {
-    let url = format!("ws://{addr}{path}");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    if let Ok((mut client, driver)) =
-        wsflow_io::Http2Client::handshake(wsflow_tokio::TokioIo::new(tcp), Duration::from_secs(5)).await
-    {
-        tokio::spawn(driver);
-        if client.supports_websockets() {
-            let error = client.open(wsflow_tokio::ClientBuilder::new(&url)).await.err();
-            panic!("this test's servers do not enable it, yet: {error:?}");
+/// A WebSocket whose application stops reading holds back only itself on the client's
+/// side too: what the server sends it stays within its stream's window, and the connection's
+/// window (which HTTP/2 sets to 64 KiB unless the client says otherwise) never runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_an_unread_websocket_does_not_stop_the_others() {
+    let server = serve_tuned().await;
+    let builder = wsflow_tokio::ClientBuilder::new(&format!("ws://{}/echo", server.addr));
+    let (mut client, driver) = wsflow_io::Http2Client::connect(&builder).await.unwrap();
+    tokio::spawn(driver);
+    let (mut unread, _) = client.open(builder.clone()).await.unwrap();
+    let (mut other, _) = client.open(builder).await.unwrap();
+    // Its echo comes back and is never read.
+    unread.send(Message::binary(vec![1u8; 1 << 20])).await.unwrap();
+    unread.flush().await.unwrap();
+    let rounds = async {
+        for n in 0..20u8 {
+            round_trip(&mut other, Message::binary(vec![n; 100_000])).await;
         }
-        let error = client.open(wsflow_tokio::ClientBuilder::new(&url)).await.unwrap_err();
-        assert!(
-            matches!(&error, wsflow_io::Error::Transport(e) if e.kind() == std::io::ErrorKind::Unsupported),
-            "{error}"
-        );
+    };
+    tokio::time::timeout(Duration::from_secs(20), rounds)
+        .await
+        .expect("the other WebSocket was stopped by the unread one");
+    drop(unread);
+}
+
+/// The same client on smol: `Http2Client::connect` over h2c, its driver spawned on smol,
+/// two WebSockets on the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_on_smol() {
+    let server = serve_tuned().await;
+    let url = format!("ws://{}/echo", server.addr);
+    tokio::task::spawn_blocking(move || {
+        smol::block_on(async {
+            let builder = wsflow_smol::ClientBuilder::new(&url).config(deflate_config());
+            let (mut client, driver) = wsflow_io::Http2Client::connect(&builder).await.unwrap();
+            smol::spawn(driver).detach();
+            let (mut first, response) = client.open(builder.clone()).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let (mut second, _) = client.open(builder).await.unwrap();
+            for (n, socket) in [&mut first, &mut second].into_iter().enumerate() {
+                socket.send_text(format!("smol {n}")).await.unwrap();
+                assert_eq!(
+                    socket.recv_message().await.unwrap(),
+                    Some(Message::text(format!("smol {n}")))
+                );
+                socket.close(CloseCode::NORMAL, "").await.unwrap();
+                assert_eq!(socket.recv_message().await.unwrap(), None);
+                assert!(socket.closed().unwrap().is_clean());
+            }
+        })
+    })
+    .await
+    .unwrap();
+}
+
+/// Falls back to HTTP/1.1 when the server speaks no HTTP/2 or does not enable the
+/// extended CONNECT, as `Http2Client::connect`'s documentation shows.
+async fn connect_h2_or_h1(
+    builder: wsflow_tokio::ClientBuilder,
+) -> wsflow_tokio::WebSocket<wsflow_tokio::MaybeTlsStream> {
+    match wsflow_io::Http2Client::connect(&builder).await {
+        Ok((mut client, driver)) => {
+            tokio::spawn(driver);
+            if client.supports_websockets() {
+                let error = client.open(builder).await.err();
+                panic!("this test's servers do not enable it, yet: {error:?}");
+            }
+            let error = client.open(builder.clone()).await.unwrap_err();
+            assert!(
+                matches!(&error, wsflow_io::Error::Transport(e) if e.kind() == std::io::ErrorKind::Unsupported),
+                "{error}"
+            );
+        }
+        Err(error) => assert!(matches!(&error, wsflow_io::Error::Transport(_)), "{error}"),
     }
-    let (socket, _) = wsflow_tokio::ClientBuilder::new(&url).connect().await.unwrap();
-    (false, socket)
+    builder.connect().await.unwrap().0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wsflow_http2_client_falls_back_to_http1() {
     for protocols in [Protocols::NoConnectProtocol, Protocols::Http1Only] {
         let server = serve_on(protocols).await;
-        let (over_h2, mut socket) = connect_h2_or_h1(&server.addr, "/echo").await;
-        assert!(!over_h2);
+        let builder = wsflow_tokio::ClientBuilder::new(&format!("ws://{}/echo", server.addr));
+        let mut socket = connect_h2_or_h1(builder).await;
         socket.send_text("over HTTP/1.1").await.unwrap();
         assert_eq!(
             socket.recv_message().await.unwrap(),
             Some(Message::text("over HTTP/1.1"))
         );
     }
+    // TLS whose ALPN offers only HTTP/1.1: `connect` says so, and `wss://` over HTTP/1.1 works.
+    let tls = common::tls::self_signed();
+    let mut server_config = (*tls.server).clone();
+    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server = serve_on_tls(Protocols::Http1Only, Some(TlsAcceptor::from(Arc::new(server_config)))).await;
+    let port = server.addr.rsplit(':').next().unwrap();
+    let builder =
+        wsflow_tokio::ClientBuilder::new(&format!("wss://localhost:{port}/echo")).tls_config(tls.client.clone());
+    let error = wsflow_io::Http2Client::connect(&builder).await.unwrap_err();
+    assert!(matches!(&error, wsflow_io::Error::Transport(_)), "{error}");
+    let mut socket = connect_h2_or_h1(builder).await;
+    socket.send_text("wss over HTTP/1.1").await.unwrap();
+    assert_eq!(
+        socket.recv_message().await.unwrap(),
+        Some(Message::text("wss over HTTP/1.1"))
+    );
 }

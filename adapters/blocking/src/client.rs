@@ -59,7 +59,7 @@ impl Connector for Blocking {
         let stream = if request.is_secure() {
             #[cfg(feature = "rustls")]
             {
-                crate::tls::client_stream(tcp, request.host_unbracketed(), builder.tls_client_config()?)?
+                crate::tls::client_stream(tcp, request.host_unbracketed(), builder.tls_client_config(&[])?)?
             }
             #[cfg(not(feature = "rustls"))]
             {

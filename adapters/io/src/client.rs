@@ -2,6 +2,7 @@
 //! headers, origin, TLS configuration) and the handshake outcome.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use wsflow::{ClientEvent, ClientHandshake, ClientRequest, Config, ProxyUrl, Response, UrlError};
 
 use crate::proxy::{ProxyChoice, Route};
+use crate::runtime::{AsyncStream, Runtime};
 use crate::Error;
 
 /// How an adapter opens a connection for [`ClientBuilder::connect`]: TCP to the
@@ -35,6 +37,33 @@ pub trait ConnectOn<S>: Sized {
 
     /// Performs the upgrade `builder` describes over `stream`.
     fn connect_on(builder: ClientBuilder<Self>, stream: S) -> Self::Connecting;
+}
+
+/// How an async adapter opens a client's transport: TCP (with `TCP_NODELAY`) to the
+/// [`route`](ClientBuilder::route)'s address, the proxy's tunnel if any
+/// ([`tunnel`](crate::tunnel)), TLS for `wss://` offering the ALPN protocols `alpn` (when
+/// empty, those of the TLS configuration). The adapter's [`Connector::connect`] performs the
+/// upgrade over it; `Http2Client::connect` (feature `http2`) speaks HTTP/2 over it.
+pub trait OpenTransport: Runtime + Sized {
+    /// The transport: TCP, or TLS over TCP.
+    type Stream: AsyncStream<Runtime = Self> + Send + 'static;
+
+    /// Opens the transport `builder` describes.
+    fn open_transport<'a>(
+        builder: &'a ClientBuilder<Self>,
+        alpn: &'a [&'a [u8]],
+    ) -> impl Future<Output = Result<OpenedTransport<Self::Stream>, Error>> + Send + 'a;
+}
+
+/// A client's transport as [`OpenTransport`] opened it.
+#[derive(Debug)]
+pub struct OpenedTransport<S> {
+    /// TCP, or TLS over it for `wss://`, through the proxy's tunnel if any.
+    pub stream: S,
+    /// The bytes that followed the proxy's reply (see [`tunnel`](crate::tunnel)).
+    pub read_ahead: Bytes,
+    /// The protocol TLS's ALPN chose: `None` without TLS or when the server chose none.
+    pub alpn: Option<Vec<u8>>,
 }
 
 /// Opens client connections: the URL, the optional parts of the upgrade request, the
@@ -203,16 +232,30 @@ impl<R> ClientBuilder<R> {
         self.request.as_ref().map_err(|error| Error::Url(error.clone()))
     }
 
-    /// The TLS configuration for `wss://`: the one set, or the default.
+    /// The TLS configuration for `wss://`: the one set, or the default; offering the ALPN
+    /// protocols `alpn` instead of its own when `alpn` is not empty.
+    ///
+    /// ```
+    /// # struct Adapter;
+    /// let builder = wsflow_io::ClientBuilder::<Adapter>::new("wss://example.com/");
+    /// assert!(builder.tls_client_config(&[]).unwrap().alpn_protocols.is_empty());
+    /// assert_eq!(builder.tls_client_config(&[b"h2"]).unwrap().alpn_protocols, [b"h2".to_vec()]);
+    /// ```
     ///
     /// # Errors
     /// When the default cannot be built.
     #[cfg(feature = "rustls")]
-    pub fn tls_client_config(&self) -> io::Result<Arc<rustls::ClientConfig>> {
-        match &self.tls_config {
-            Some(config) => Ok(config.clone()),
-            None => crate::tls::default_tls_config(),
+    pub fn tls_client_config(&self, alpn: &[&[u8]]) -> io::Result<Arc<rustls::ClientConfig>> {
+        let config = match &self.tls_config {
+            Some(config) => config.clone(),
+            None => crate::tls::default_tls_config()?,
+        };
+        if alpn.is_empty() {
+            return Ok(config);
         }
+        let mut config = Arc::unwrap_or_clone(config);
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+        Ok(Arc::new(config))
     }
 
     /// The error for a `wss://` URL when the adapter was built without TLS.

@@ -1,8 +1,10 @@
 //! WebSockets over HTTP/2 for a client (RFC 8441, feature `http2`): several WebSockets on
 //! one HTTP/2 connection, each on its own stream with its own flow-control window.
 //!
-//! [`Http2Client::handshake`] speaks HTTP/2 over a stream the caller opened (TCP for h2c
-//! with prior knowledge, or TLS where ALPN chose `h2`) and learns whether the server
+//! [`Http2Client::connect`] opens a new HTTP/2 connection the way a [`ClientBuilder`] opens
+//! one for HTTP/1.1 (its route and proxy, its TLS configuration offering ALPN `h2` for
+//! `wss://`, h2c with prior knowledge for `ws://`); [`Http2Client::handshake`] speaks HTTP/2
+//! over a stream the caller opened. Either way the client learns whether the server
 //! advertised `SETTINGS_ENABLE_CONNECT_PROTOCOL`; [`Http2Client::open`] then sends the
 //! extended `CONNECT` that the core's [`ClientNegotiation::new_http2`] prepares and returns
 //! a [`WebSocket`] over the stream, exactly as [`ClientBuilder::connect`] returns one over
@@ -10,6 +12,12 @@
 //! over HTTP/1.1 instead ([`ClientBuilder::connect`]). The HTTP/2 framing is the `h2`
 //! crate's; the [`Http2Driver`] runs it and must be spawned (or polled) for as long as
 //! the connection is used.
+//!
+//! Each WebSocket's stream may receive 256 KiB ahead of its application; the connection's
+//! window is as large as HTTP/2 allows, so a WebSocket whose application stops reading
+//! stops only itself. Once the close frames have crossed, a WebSocket ends its stream and is
+//! closed without waiting for the server to end its side (see
+//! [`Connection::on_http2_stream`](wsflow::Connection::on_http2_stream)).
 //!
 //! [`ClientNegotiation::new_http2`]: wsflow::ClientNegotiation::new_http2
 
@@ -23,10 +31,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use wsflow::{ClientNegotiation, Response};
 
-use crate::client::ClientBuilder;
+use crate::client::{ClientBuilder, OpenTransport};
 use crate::runtime::{AsyncStream, Runtime, Timer};
 use crate::websocket::WebSocket;
 use crate::Error;
+
+/// How much each WebSocket's stream may receive ahead of what its application has read.
+const STREAM_WINDOW: u32 = 256 << 10;
+
+/// The connection's window: the largest HTTP/2 allows, so that it never stops a stream
+/// while others hold received data that their applications have not read (with HTTP/2's
+/// default of 64 KiB, one WebSocket nobody reads stops every other one). What is held stays
+/// bounded by [`STREAM_WINDOW`] per WebSocket that this client opened.
+const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 
 /// One HTTP/2 connection that opens WebSockets (RFC 8441) on its streams.
 ///
@@ -91,36 +108,80 @@ impl<R: Runtime> Http2Client<R> {
     where
         S: AsyncStream<Runtime = R>,
     {
-        let mut timer = R::timer(R::now() + timeout);
-        let io = H2Io(stream);
-        let mut handshake = std::pin::pin!(h2::client::Builder::new().enable_push(false).handshake(io));
-        let (send, mut connection) = poll_fn(|cx| {
-            if timer.poll_fired(cx).is_ready() {
-                return Poll::Ready(Err(timed_out()));
-            }
-            handshake.as_mut().poll(cx).map_err(h2_error)
-        })
-        .await?;
+        let deadline = R::now() + timeout;
+        let handshake = h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .handshake(H2Io(stream));
+        let (send, mut connection) = within::<R, _>(deadline, async { handshake.await.map_err(h2_error) }).await?;
         let mut ping = connection
             .ping_pong()
             .ok_or_else(|| Error::Transport(io::Error::other("HTTP/2 ping unavailable")))?;
         ping.send_ping(h2::Ping::opaque()).map_err(h2_error)?;
-        poll_fn(|cx| {
-            if timer.poll_fired(cx).is_ready() {
-                return Poll::Ready(Err(timed_out()));
-            }
+        let pong = poll_fn(|cx| {
             if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
                 result.map_err(h2_error)?;
                 return Poll::Ready(Err(Error::Closed));
             }
             ping.poll_pong(cx).map(|pong| pong.map(drop).map_err(h2_error))
-        })
-        .await?;
+        });
+        within::<R, _>(deadline, pong).await?;
         let client = Self {
             send,
             _runtime: PhantomData,
         };
         Ok((client, Http2Driver { connection }))
+    }
+
+    /// Opens a new HTTP/2 connection to `builder`'s server, the way the adapter's `connect`
+    /// opens one for HTTP/1.1 (the route, its proxy, the TLS configuration): for `wss://`,
+    /// TLS offering only `h2` in ALPN; for `ws://`, HTTP/2 with prior knowledge (h2c).
+    /// Then [`handshake`](Self::handshake) within the builder's
+    /// [`Config::handshake_timeout`](wsflow::Config::handshake_timeout). The driver must
+    /// be spawned; the builder can then be given to [`open`](Self::open).
+    ///
+    /// ```no_run
+    /// # async fn run<R: wsflow_io::OpenTransport>(spawn: impl Fn(wsflow_io::Http2Driver<R::Stream>)) -> Result<(), wsflow_io::Error> {
+    /// use wsflow_io::{ClientBuilder, Http2Client};
+    ///
+    /// let builder = ClientBuilder::<R>::new("wss://example.com/chat");
+    /// match Http2Client::connect(&builder).await {
+    ///     Ok((mut client, driver)) if client.supports_websockets() => {
+    ///         spawn(driver);
+    ///         let (mut chat, _) = client.open(builder.clone()).await?;
+    ///         let (mut feed, _) = client.open(ClientBuilder::new("wss://example.com/feed")).await?;
+    ///         # drop((chat, feed));
+    ///     }
+    ///     // No HTTP/2, or no WebSockets over it: HTTP/1.1 (`builder.connect()`).
+    ///     _ => {}
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As the adapter's `connect` for the route, TCP and TLS; [`Error::Transport`] with
+    /// `Unsupported` when TLS's ALPN did not choose `h2`, and as
+    /// [`handshake`](Self::handshake) (an HTTP/1.1-only server over `ws://`).
+    pub async fn connect(builder: &ClientBuilder<R>) -> Result<(Self, Http2Driver<R::Stream>), Error>
+    where
+        R: OpenTransport,
+    {
+        let secure = builder.request()?.is_secure();
+        let opened = R::open_transport(builder, &[b"h2"]).await?;
+        if !opened.read_ahead.is_empty() {
+            return Err(Error::Transport(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the proxy sent bytes after its reply, before the server spoke",
+            )));
+        }
+        if secure && opened.alpn.as_deref() != Some(b"h2") {
+            return Err(Error::Transport(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the server did not choose HTTP/2 (ALPN h2)",
+            )));
+        }
+        Self::handshake(opened.stream, builder.get_config().get_handshake_timeout()).await
     }
 
     /// Whether the server advertised `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3): if
@@ -165,9 +226,14 @@ impl<R: Runtime> Http2Client<R> {
         let request = request
             .body(())
             .map_err(|error| Error::Transport(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
-        poll_fn(|cx| self.send.poll_ready(cx)).await.map_err(h2_error)?;
-        let (response, send) = self.send.send_request(request, false).map_err(h2_error)?;
-        let response = response.await.map_err(h2_error)?;
+        let deadline = R::now() + builder.get_config().get_handshake_timeout();
+        let send_request = &mut self.send;
+        let response = within::<R, _>(deadline, async {
+            poll_fn(|cx| send_request.poll_ready(cx)).await.map_err(h2_error)?;
+            let (response, send) = send_request.send_request(request, false).map_err(h2_error)?;
+            Ok((response.await.map_err(h2_error)?, send))
+        });
+        let (response, send) = response.await?;
         let (parts, recv) = response.into_parts();
         let head = Response::from(&parts);
         if !parts.status.is_success() {
@@ -185,8 +251,23 @@ impl<R: Runtime> Http2Client<R> {
     }
 }
 
-fn timed_out() -> Error {
-    Error::Transport(io::Error::new(io::ErrorKind::TimedOut, "HTTP/2 handshake timed out"))
+/// `future`, or `TimedOut` at `deadline`.
+async fn within<R: Runtime, T>(
+    deadline: std::time::Instant,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut timer = R::timer(deadline);
+    let mut future = std::pin::pin!(future);
+    poll_fn(|cx| {
+        if timer.poll_fired(cx).is_ready() {
+            return Poll::Ready(Err(Error::Transport(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "HTTP/2 handshake timed out",
+            ))));
+        }
+        future.as_mut().poll(cx)
+    })
+    .await
 }
 
 fn h2_error(error: h2::Error) -> Error {

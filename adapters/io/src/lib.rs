@@ -54,7 +54,7 @@ pub mod trace;
 mod websocket;
 
 pub use bytes::Bytes;
-pub use client::{response_of, ClientBuilder, ConnectOn, Connector};
+pub use client::{response_of, ClientBuilder, ConnectOn, Connector, OpenTransport, OpenedTransport};
 pub use error::{is_peer_gone, Error};
 pub use handshake::{accept, accept_with, connect_on, Connecting};
 #[cfg(feature = "http2")]

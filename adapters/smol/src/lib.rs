@@ -58,7 +58,7 @@ use std::time::Instant;
 
 use async_net::TcpStream;
 use futures_io::{AsyncRead, AsyncWrite};
-use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, Runtime, Timer};
+use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, OpenTransport, OpenedTransport, Runtime, Timer};
 
 pub use stream::MaybeTlsStream;
 pub use wsflow;
@@ -181,8 +181,8 @@ impl Connector for Smol {
 
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         Box::pin(async move {
-            let (stream, read_ahead) = open(&builder).await?;
-            wsflow_io::connect_on(builder.read_ahead(read_ahead), SmolIo::new(stream)).await
+            let opened = Self::open_transport(&builder, &[]).await?;
+            wsflow_io::connect_on(builder.read_ahead(opened.read_ahead), opened.stream).await
         })
     }
 }
@@ -195,32 +195,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ConnectOn<S> for Smol {
     }
 }
 
-/// TCP (with `TCP_NODELAY`) to the URL's host and port or to the proxy, the proxy's
-/// tunnel, TLS for `wss://`. Also returns the bytes that followed the proxy's reply.
-async fn open(builder: &ClientBuilder) -> Result<(MaybeTlsStream, wsflow_io::Bytes), Error> {
-    let request = builder.request()?;
-    let mut route = builder.route()?;
-    let mut tcp = TcpStream::connect(route.address())
-        .await
-        .map_err(|error| route.unreachable(error))?;
-    tcp.set_nodelay(true)?;
-    if let Some(target) = route.to_resolve() {
-        let addresses = async_net::resolve(target).await?;
-        route.resolved(addresses)?;
+impl OpenTransport for Smol {
+    type Stream = SmolIo<MaybeTlsStream>;
+
+    async fn open_transport(builder: &ClientBuilder, alpn: &[&[u8]]) -> Result<OpenedTransport<Self::Stream>, Error> {
+        let request = builder.request()?;
+        let mut route = builder.route()?;
+        let mut tcp = TcpStream::connect(route.address())
+            .await
+            .map_err(|error| route.unreachable(error))?;
+        tcp.set_nodelay(true)?;
+        if let Some(target) = route.to_resolve() {
+            let addresses = async_net::resolve(target).await?;
+            route.resolved(addresses)?;
+        }
+        let read_ahead = wsflow_io::tunnel(&route, SmolIo::new(&mut tcp)).await?;
+        let opened = |stream, alpn| OpenedTransport {
+            stream: SmolIo::new(stream),
+            read_ahead,
+            alpn,
+        };
+        if !request.is_secure() {
+            return Ok(opened(MaybeTlsStream::Plain(tcp), None));
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let name = wsflow_io::server_name(request.host_unbracketed())?;
+            let connector = futures_rustls::TlsConnector::from(builder.tls_client_config(alpn)?);
+            let tls = connector.connect(name, tcp).await?;
+            let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            Ok(opened(MaybeTlsStream::Rustls(Box::new(tls)), chosen))
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            let _ = alpn;
+            Err(ClientBuilder::tls_unsupported("wsflow-smol"))
+        }
     }
-    let read_ahead = wsflow_io::tunnel(&route, SmolIo::new(&mut tcp)).await?;
-    if !request.is_secure() {
-        return Ok((MaybeTlsStream::Plain(tcp), read_ahead));
-    }
-    #[cfg(feature = "rustls")]
-    {
-        let name = wsflow_io::server_name(request.host_unbracketed())?;
-        let connector = futures_rustls::TlsConnector::from(builder.tls_client_config()?);
-        let tls = connector.connect(name, tcp).await?;
-        Ok((MaybeTlsStream::Rustls(Box::new(tls)), read_ahead))
-    }
-    #[cfg(not(feature = "rustls"))]
-    Err(ClientBuilder::tls_unsupported("wsflow-smol"))
 }
 
 /// A futures-io `AsyncRead + AsyncWrite` stream as a [`wsflow_io::AsyncStream`]; derefs to it.

@@ -61,7 +61,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, Runtime, Timer};
+use wsflow_io::{AsyncStream, ConnectOn, Connecting, Connector, OpenTransport, OpenedTransport, Runtime, Timer};
 
 pub use stream::MaybeTlsStream;
 #[cfg(feature = "rustls")]
@@ -162,8 +162,8 @@ impl Connector for Tokio {
 
     fn connect(builder: ClientBuilder) -> Self::Connecting {
         Box::pin(async move {
-            let (stream, read_ahead) = open(&builder).await?;
-            wsflow_io::connect_on(builder.read_ahead(read_ahead), TokioIo::new(stream)).await
+            let opened = Self::open_transport(&builder, &[]).await?;
+            wsflow_io::connect_on(builder.read_ahead(opened.read_ahead), opened.stream).await
         })
     }
 }
@@ -176,32 +176,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ConnectOn<S> for Tokio 
     }
 }
 
-/// TCP (with `TCP_NODELAY`) to the URL's host and port or to the proxy, the proxy's
-/// tunnel, TLS for `wss://`. Also returns the bytes that followed the proxy's reply.
-async fn open(builder: &ClientBuilder) -> Result<(MaybeTlsStream, wsflow_io::Bytes), Error> {
-    let request = builder.request()?;
-    let mut route = builder.route()?;
-    let mut tcp = TcpStream::connect(route.address())
-        .await
-        .map_err(|error| route.unreachable(error))?;
-    tcp.set_nodelay(true)?;
-    if let Some(target) = route.to_resolve() {
-        let addresses: Vec<_> = tokio::net::lookup_host(target).await?.collect();
-        route.resolved(addresses)?;
+impl OpenTransport for Tokio {
+    type Stream = TokioIo<MaybeTlsStream>;
+
+    async fn open_transport(builder: &ClientBuilder, alpn: &[&[u8]]) -> Result<OpenedTransport<Self::Stream>, Error> {
+        let request = builder.request()?;
+        let mut route = builder.route()?;
+        let mut tcp = TcpStream::connect(route.address())
+            .await
+            .map_err(|error| route.unreachable(error))?;
+        tcp.set_nodelay(true)?;
+        if let Some(target) = route.to_resolve() {
+            let addresses: Vec<_> = tokio::net::lookup_host(target).await?.collect();
+            route.resolved(addresses)?;
+        }
+        let read_ahead = wsflow_io::tunnel(&route, TokioIo::new(&mut tcp)).await?;
+        let opened = |stream, alpn| OpenedTransport {
+            stream: TokioIo::new(stream),
+            read_ahead,
+            alpn,
+        };
+        if !request.is_secure() {
+            return Ok(opened(MaybeTlsStream::Plain(tcp), None));
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let name = wsflow_io::server_name(request.host_unbracketed())?;
+            let connector = tokio_rustls::TlsConnector::from(builder.tls_client_config(alpn)?);
+            let tls = connector.connect(name, tcp).await?;
+            let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            Ok(opened(MaybeTlsStream::Rustls(Box::new(tls)), chosen))
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            let _ = alpn;
+            Err(ClientBuilder::tls_unsupported("wsflow-tokio"))
+        }
     }
-    let read_ahead = wsflow_io::tunnel(&route, TokioIo::new(&mut tcp)).await?;
-    if !request.is_secure() {
-        return Ok((MaybeTlsStream::Plain(tcp), read_ahead));
-    }
-    #[cfg(feature = "rustls")]
-    {
-        let name = wsflow_io::server_name(request.host_unbracketed())?;
-        let connector = tokio_rustls::TlsConnector::from(builder.tls_client_config()?);
-        let tls = connector.connect(name, tcp).await?;
-        Ok((MaybeTlsStream::Rustls(Box::new(tls)), read_ahead))
-    }
-    #[cfg(not(feature = "rustls"))]
-    Err(ClientBuilder::tls_unsupported("wsflow-tokio"))
 }
 
 /// A tokio `AsyncRead + AsyncWrite` stream as a [`wsflow_io::AsyncStream`]; derefs to it.

@@ -250,6 +250,8 @@ enum Phase {
 /// and ends in [`Event::Closed`] with [`CloseReason::Failed`].
 pub struct Connection {
     role: Role,
+    /// On one stream of an HTTP/2 connection (RFC 8441): see [`Connection::on_http2_stream`].
+    http2_stream: bool,
     config: Arc<Config>,
     masks: Option<Box<ChaCha8Rng>>,
     phase: Phase,
@@ -317,10 +319,46 @@ impl Connection {
         )
     }
 
+    /// Marks the connection as running on one stream of an HTTP/2 connection (RFC 8441),
+    /// which [`ServerNegotiation`](crate::ServerNegotiation) and
+    /// [`ClientNegotiation`](crate::ClientNegotiation) do for an extended CONNECT.
+    ///
+    /// The end of the stream (`END_STREAM`) stands in for TCP's close there, and RFC 6455's
+    /// order of closing (the server closes TCP first, §7.1.1) exists for TCP alone (its
+    /// TIME_WAIT). So once the close frames have been exchanged, or the connection fails,
+    /// the stream is ended (the shutdown of [`poll_transmit`](Self::poll_transmit)) and
+    /// [`Event::Closed`] comes at once, in either role, without waiting for the peer to end
+    /// its side: a server that never ends its stream costs the client nothing, and nothing is
+    /// held on the shared connection.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{CloseCode, Config, Connection, Event};
+    ///
+    /// let now = Instant::now();
+    /// let mut client = Connection::client(Arc::new(Config::default()), now, [7; 32]).on_http2_stream();
+    /// client.close(now, CloseCode::NORMAL, "bye").unwrap();
+    /// while client.poll_transmit().is_some() {}
+    /// client.handle_data(now, &[0x88, 0x02, 0x03, 0xe8]); // the server's close frame
+    /// let mut closed = None;
+    /// while let Some(event) = client.poll_event() {
+    ///     if let Event::Closed(end) = event {
+    ///         closed = Some(end);
+    ///     }
+    /// }
+    /// assert!(closed.is_some_and(|end| end.is_clean())); // no wait for the end of the stream
+    /// ```
+    #[must_use]
+    pub fn on_http2_stream(mut self) -> Self {
+        self.http2_stream = true;
+        self
+    }
+
     pub(crate) fn new(role: Role, config: Arc<Config>, now: Instant, masks: Option<Box<ChaCha8Rng>>) -> Self {
         let next_ping = ping_interval(&config).map(|interval| deadline(now, interval));
         Self {
             role,
+            http2_stream: false,
             config,
             masks,
             phase: Phase::Open,
@@ -569,6 +607,10 @@ impl Connection {
     fn handshake_complete(&mut self, now: Instant) {
         let deadline = deadline(now, self.config.close_timeout);
         self.drop_receive_state();
+        if self.http2_stream {
+            self.queue_shutdown();
+            return self.finish(now, CloseReason::Clean);
+        }
         self.phase = match self.role {
             // §7.1.1: the server closes TCP first; the client waits for it.
             Role::Server => {
@@ -630,6 +672,9 @@ impl Connection {
         }
         self.drop_receive_state();
         self.queue_shutdown();
+        if self.http2_stream {
+            return self.finish(now, reason);
+        }
         self.phase = Phase::Draining {
             deadline: deadline(now, self.config.close_timeout),
             reason,

@@ -214,7 +214,10 @@ impl ServerNegotiation {
         let subprotocol = headers.get("sec-websocket-protocol").map(str::to_owned);
         let mut response = Response::new(if self.is_http2() { 200 } else { 101 });
         response.headers = headers;
-        let connection = open_connection(Role::Server, self.config.clone(), now, None, deflate);
+        let mut connection = open_connection(Role::Server, self.config.clone(), now, None, deflate);
+        if self.is_http2() {
+            connection = connection.on_http2_stream();
+        }
         Ok(Negotiated {
             response,
             subprotocol,
@@ -779,6 +782,12 @@ impl ClientNegotiation {
 
     /// The client connection, masking with the generator that made the key.
     pub(super) fn open(self, now: Instant, deflate: DeflateAgreed) -> Connection {
-        open_connection(Role::Client, self.config, now, Some(self.masks), deflate)
+        let http2 = self.is_http2();
+        let connection = open_connection(Role::Client, self.config, now, Some(self.masks), deflate);
+        if http2 {
+            connection.on_http2_stream()
+        } else {
+            connection
+        }
     }
 }

@@ -8,10 +8,13 @@ use std::thread;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A server configuration with a fresh self-signed certificate for `localhost`, and a client
-/// configuration that trusts only that certificate.
+/// configuration that trusts only that certificate; the certificate and its key in PEM too,
+/// for servers that are not ours.
 pub struct SelfSigned {
     pub server: Arc<rustls::ServerConfig>,
     pub client: Arc<rustls::ClientConfig>,
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 pub fn self_signed() -> SelfSigned {
@@ -35,6 +38,8 @@ pub fn self_signed() -> SelfSigned {
     SelfSigned {
         server: Arc::new(server),
         client: Arc::new(client),
+        cert_pem: cert.pem(),
+        key_pem: key_pair.serialize_pem(),
     }
 }
 
