@@ -155,8 +155,9 @@ fn client_and_server_talk_over_an_http2_stream() {
         .iter()
         .any(|event| matches!(event, Event::CloseReceived(Some(frame)) if frame.code == CloseCode::GOING_AWAY)));
 
-    // The end of the stream stands in for TCP's close, and neither side waits for the
-    // other's: once the close frames have crossed, each ends its stream and is closed.
+    // The end of the stream stands in for TCP's close. The client does not wait for the
+    // server's end once the close frames have crossed; the server waits for the client's,
+    // as over TCP.
     let closed = |events: &[Event]| {
         events.iter().find_map(|event| match event {
             Event::Closed(closed) => Some(closed.clone()),
@@ -171,12 +172,15 @@ fn client_and_server_talk_over_an_http2_stream() {
     let echo = drain_transmits(&mut client);
     assert!(echo.shutdown, "the client ends its stream after its close echo");
     server.handle_data(now, &echo.bytes);
-    let server_closed = closed(&drain_events(&mut server));
-    assert!(
-        server_closed.is_some_and(|closed| closed.is_clean() && closed.code() == CloseCode::GOING_AWAY),
+    assert_eq!(
+        closed(&drain_events(&mut server)),
+        None,
         "the server waits for the client's end"
     );
     assert!(drain_transmits(&mut server).shutdown, "the server ends its stream");
+    server.handle_eof(now);
+    let server_closed = closed(&drain_events(&mut server));
+    assert!(server_closed.is_some_and(|closed| closed.is_clean() && closed.code() == CloseCode::GOING_AWAY));
 }
 
 fn expect(rejection: wsflow::Rejection, status: u16, error: HandshakeError) {

@@ -323,13 +323,15 @@ impl Connection {
     /// which [`ServerNegotiation`](crate::ServerNegotiation) and
     /// [`ClientNegotiation`](crate::ClientNegotiation) do for an extended CONNECT.
     ///
-    /// The end of the stream (`END_STREAM`) stands in for TCP's close there, and RFC 6455's
-    /// order of closing (the server closes TCP first, §7.1.1) exists for TCP alone (its
-    /// TIME_WAIT). So once the close frames have been exchanged, or the connection fails,
-    /// the stream is ended (the shutdown of [`poll_transmit`](Self::poll_transmit)) and
-    /// [`Event::Closed`] comes at once, in either role, without waiting for the peer to end
-    /// its side: a server that never ends its stream costs the client nothing, and nothing is
-    /// held on the shared connection.
+    /// The end of the stream (`END_STREAM`) stands in for TCP's close there. A server does
+    /// as over TCP: it ends its stream first and waits (up to the close timeout) for the
+    /// client's end. A client over TCP waits for the server to close first (RFC 6455
+    /// §7.1.1, for TCP's TIME_WAIT, which HTTP/2 streams do not have), and some servers
+    /// never end their stream after a close the client started (Hypercorn 0.18), which
+    /// would cost a close timeout each time. So over HTTP/2 a client ends its stream (the
+    /// shutdown of [`poll_transmit`](Self::poll_transmit)) and reports [`Event::Closed`] as
+    /// soon as the close frames have crossed or the connection fails, without waiting for
+    /// the server's end.
     ///
     /// ```
     /// use std::{sync::Arc, time::Instant};
@@ -607,7 +609,7 @@ impl Connection {
     fn handshake_complete(&mut self, now: Instant) {
         let deadline = deadline(now, self.config.close_timeout);
         self.drop_receive_state();
-        if self.http2_stream {
+        if self.http2_client() {
             self.queue_shutdown();
             return self.finish(now, CloseReason::Clean);
         }
@@ -672,13 +674,18 @@ impl Connection {
         }
         self.drop_receive_state();
         self.queue_shutdown();
-        if self.http2_stream {
+        if self.http2_client() {
             return self.finish(now, reason);
         }
         self.phase = Phase::Draining {
             deadline: deadline(now, self.config.close_timeout),
             reason,
         };
+    }
+
+    /// A client on an HTTP/2 stream: see [`Connection::on_http2_stream`].
+    fn http2_client(&self) -> bool {
+        self.http2_stream && self.role == Role::Client
     }
 
     fn drop_receive_state(&mut self) {
