@@ -4,6 +4,7 @@
 //! name and password), and the proxies' logs show the tunnels. Wrong or missing
 //! credentials, a refusing proxy, an unreachable proxy, a proxy that answers garbage and
 //! one that never answers each give their own error, within the handshake timeout.
+//! wsflow's HTTP/2 client (`Http2Client::connect`, RFC 8441) goes through both proxies too.
 //!
 //! `tests/proxies/setup.sh` installs the proxies. Without them these tests print why and
 //! pass, unless `CI` is set: then they fail.
@@ -630,5 +631,54 @@ fn the_bytes_after_the_reply_reach_the_websocket_handshake() {
             Arc::default(),
         ));
         assert_eq!(error, ProxyError::EarlyData(3));
+    });
+}
+
+/// `Http2Client::connect` takes the builder's proxy like `connect` does: HTTP/2 with prior
+/// knowledge (h2c) to wsflow-axum under `axum::serve`, through tinyproxy and through
+/// microsocks (socks5h), two WebSockets on the tunnelled connection.
+#[test]
+fn http2_client_goes_through_tinyproxy_and_microsocks() {
+    within("http2 through proxies", || {
+        let Some(tinyproxy) = tinyproxy(None, None) else { return };
+        let Some(microsocks) = microsocks(None) else { return };
+        common::tokio_block_on_multi(async {
+            use axum::routing::any;
+            use wsflow_axum::WebSocketUpgrade;
+            let app = axum::Router::new().route(
+                "/h2",
+                any(|upgrade: WebSocketUpgrade| async move {
+                    upgrade.on_upgrade(|mut socket| async move {
+                        while let Ok(Some(message)) = socket.recv_message().await {
+                            if socket.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            for proxy in [
+                format!("http://127.0.0.1:{}", tinyproxy.port),
+                format!("socks5h://127.0.0.1:{}", microsocks.port),
+            ] {
+                let builder = wsflow_tokio::ClientBuilder::new(&format!("ws://localhost:{port}/h2")).proxy(&proxy);
+                let (mut client, driver) = wsflow_io::Http2Client::connect(&builder)
+                    .await
+                    .unwrap_or_else(|error| panic!("HTTP/2 through {proxy}: {error}"));
+                tokio::spawn(driver);
+                assert!(client.supports_websockets());
+                for n in 0..2 {
+                    let (mut socket, response) = client.open(builder.clone()).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    let message = Message::text(format!("{n} through {proxy}"));
+                    socket.send(message.clone()).await.unwrap();
+                    assert_eq!(socket.recv_message().await.unwrap(), Some(message));
+                }
+            }
+            tinyproxy.assert_logged(&format!("CONNECT localhost:{port} HTTP/1.1"));
+        });
     });
 }
