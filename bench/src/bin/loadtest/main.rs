@@ -69,12 +69,24 @@ fn main() {
         return run_wss(&args);
     }
     let mut seconds = 3.0;
+    let (mut idle_rounds, mut idle_only) = (1, false);
     let mut only: Vec<String> = servers::ALL.iter().map(|name| name.to_string()).collect();
+    // The examples too, where built (see `servers::example_binary`).
+    for (library, _) in servers::EXAMPLES {
+        match servers::example_binary(library) {
+            Ok(_) => only.insert(servers::ALL.len() - 1, format!("{}{library}", servers::EXAMPLE_PREFIX)),
+            Err(error) => eprintln!("loadtest: leaving out {}{library}: {error}", servers::EXAMPLE_PREFIX),
+        }
+    }
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
             "--only" => only = rest.next().expect("--only a,b").split(',').map(String::from).collect(),
+            "--idle-rounds" => {
+                idle_rounds = rest.next().and_then(|s| s.parse().ok()).expect("--idle-rounds N");
+            }
+            "--idle-only" => idle_only = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -83,18 +95,42 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let loads = runtime
-        .block_on(measure_load(&only, window))
-        .unwrap_or_else(|error| panic!("load: {error}"));
+    let loads = if idle_only {
+        vec![Row::default(); only.len()]
+    } else {
+        runtime
+            .block_on(measure_load(&only, window))
+            .unwrap_or_else(|error| panic!("load: {error}"))
+    };
+    // The idle scenario in rounds too (a fresh server process each time), servers in turn.
+    let mut idle: Vec<Vec<f64>> = vec![Vec::new(); only.len()];
+    for round in 1..=idle_rounds {
+        for (name, kib) in only.iter().zip(&mut idle) {
+            eprintln!("loadtest: idle, {name} (round {round} of {idle_rounds})");
+            kib.push(
+                runtime
+                    .block_on(measure_idle(name))
+                    .unwrap_or_else(|error| panic!("{name}: {error}")),
+            );
+        }
+    }
     let mut rows = Vec::new();
-    for (name, load) in only.iter().zip(loads) {
-        eprintln!("loadtest: idle, {name}");
-        let idle_kib = runtime
-            .block_on(measure_idle(name))
-            .unwrap_or_else(|error| panic!("{name}: {error}"));
+    for ((name, load), mut kib) in only.iter().zip(loads).zip(idle) {
+        kib.sort_by(f64::total_cmp);
+        if idle_rounds > 1 {
+            let all: Vec<String> = kib.iter().map(|kib| format!("{kib:.2}")).collect();
+            println!(
+                "idle KiB/conn, {name}: median {:.2}, all {}",
+                kib[kib.len() / 2],
+                all.join(" ")
+            );
+        }
+        let idle_kib = kib[kib.len() / 2];
         rows.push((name.clone(), Row { idle_kib, ..load }));
     }
-    print_tables(&rows);
+    if !idle_only {
+        print_tables(&rows);
+    }
 }
 
 /// `--fanout [--members N[,N..]] [--secs S] [--only a,b]`: the fan-out scenario on fresh
@@ -385,13 +421,36 @@ impl Server {
         if tls {
             wss::configs(); // the certificate, before the server process that reads it
         }
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--serve", name])
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let binary = match (
+            name.strip_prefix(servers::EXAMPLE_PREFIX),
+            name.strip_prefix(servers::BINARY_PREFIX),
+        ) {
+            (Some(example), _) => Some(servers::example_binary(example)?),
+            (_, Some(path)) => Some(path.into()),
+            _ => None,
+        };
+        let mut command = match binary {
+            // A built example binary, as a user runs it, on a port of the kernel's choosing.
+            Some(binary) => {
+                let mut command = Command::new(binary);
+                command.arg("127.0.0.1:0");
+                command
+            }
+            None => {
+                let mut command = Command::new(std::env::current_exe()?);
+                command.args(["--serve", name]);
+                command
+            }
+        };
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-        let port = line.trim().parse()?;
+        // `PORT` from `--serve`; an example prints `echo-server: listening on ADDR:PORT`.
+        let port = match line.trim().rsplit_once(':') {
+            Some((_, port)) => port.parse(),
+            None => line.trim().parse(),
+        };
+        let port = port.map_err(|_| format!("{name}: expected a port, got {line:?}"))?;
         Ok(Self { child, port, tls })
     }
 

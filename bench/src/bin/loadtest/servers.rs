@@ -32,6 +32,62 @@ pub const ANCHORS: [&str; 3] = ["tokio-tungstenite", "fastwebsockets", "tokio-we
 /// The server that is neither wsflow nor an anchor: the least any tokio server does.
 pub const FLOOR: &str = "floor";
 
+/// Servers named `example:LIBRARY` are not served by `loadtest` but are the library's
+/// built `echo-server` example, run as a user runs it (`ADDR` = 127.0.0.1:0): its whole
+/// structure measured, not the plain loop. Build it first, with the same target directory:
+/// `cargo build --release -p wsflow-tokio --example echo-server`.
+pub const EXAMPLE_PREFIX: &str = "example:";
+
+/// The examples `example:LIBRARY` can run (each prints `... listening on ADDR:PORT` on
+/// stdout first): the crate, and its example's source (the adapters' examples share the
+/// name `echo-server`, so the last one built owns `examples/echo-server`: the one of this
+/// crate is found by its source in the `.d` files beside the binaries).
+pub const EXAMPLES: [(&str, &str); 1] = [("wsflow-tokio", "adapters/tokio/examples/echo-server.rs")];
+
+/// Servers named `bin:PATH` are the binary at PATH, run as an example is (e.g. a copy of
+/// an example built from another commit, to compare the two in one run).
+pub const BINARY_PREFIX: &str = "bin:";
+
+/// The `echo-server` example binary of `library`, looked up in `examples/` beside this
+/// binary (`target/release/loadtest`: the target directory the example was built with must
+/// be the same).
+pub fn example_binary(library: &str) -> Result<std::path::PathBuf> {
+    let (_, source) = EXAMPLES
+        .iter()
+        .find(|(name, _)| *name == library)
+        .ok_or_else(|| format!("no example server for {library}; one of {EXAMPLES:?}"))?;
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or("no directory")?.join("examples");
+    let build = format!(
+        "build it with `cargo build --release -p {library} --example echo-server` from the \
+         repository root, with the same CARGO_TARGET_DIR as loadtest (its examples/ is {}), \
+         or set WSFLOW_EXAMPLE to the binary",
+        dir.display()
+    );
+    // `echo_server-HASH.d` names the example's source; the newest such binary is the one.
+    let mut found: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(&dir).map_err(|error| format!("{}: {error}; {build}", dir.display()))? {
+        let path = entry?.path();
+        let is_dep_file = path.extension().is_some_and(|ext| ext == "d")
+            && path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("echo_server-"));
+        if !is_dep_file || !std::fs::read_to_string(&path)?.contains(source) {
+            continue;
+        }
+        let binary = path.with_extension("");
+        if let Ok(modified) = std::fs::metadata(&binary).and_then(|meta| meta.modified()) {
+            if found.as_ref().is_none_or(|(newest, _)| modified > *newest) {
+                found = Some((modified, binary));
+            }
+        }
+    }
+    let (_, binary) = found.ok_or_else(|| format!("the {library} echo-server example is not built: {build}"))?;
+    eprintln!("loadtest: {EXAMPLE_PREFIX}{library} is {}", binary.display());
+    Ok(binary)
+}
+
 /// Binds a loopback port, prints it on stdout for `loadtest`, and serves until killed.
 pub fn serve(name: &str) {
     let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
