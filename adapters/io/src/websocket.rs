@@ -240,6 +240,80 @@ impl<S: AsyncStream> WebSocket<S> {
         }));
         (WsSender { shared: shared.clone() }, WsReceiver { shared })
     }
+
+    /// The next complete message from the peer, as [`recv_message`](Self::recv_message),
+    /// while writing what a [`hub`](crate::hub) delivers to `subscriber` meanwhile: a hub
+    /// member in one task, without [`split`](Self::split) and a writer task
+    /// ([`WsSender::forward`]), which costs a task, a shared half and a wake-up across tasks
+    /// per batch. Batches are taken while at most the high-water mark is queued; a member
+    /// that does not read stops taking them, and the hub's
+    /// [`SlowConsumer`](crate::hub::SlowConsumer) policy applies. `on_dropped(count)` is as
+    /// for [`forward`](WsSender::forward). When the hub gives up on the member
+    /// ([`SlowConsumer::Close`](crate::hub::SlowConsumer::Close)) the connection is closed with
+    /// 1008 "too slow", and this returns `None` once it has closed. After
+    /// [`Subscriber::close`] it is `recv_message`.
+    ///
+    /// ```no_run
+    /// # async fn member<S: wsflow_io::AsyncStream>(mut websocket: wsflow_io::WebSocket<S>, hub: wsflow_io::hub::Hub) -> Result<(), wsflow_io::Error> {
+    /// let subscriber = hub.subscriber();
+    /// subscriber.subscribe("room");
+    /// while let Some(message) = websocket.recv_forwarding(&subscriber, |_| None).await? {
+    ///     hub.publish("room", message);
+    /// }
+    /// subscriber.close();
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Cancel safe: a batch taken from the subscriber is queued on the connection at once.
+    ///
+    /// # Errors
+    /// As [`recv_message`](Self::recv_message).
+    pub async fn recv_forwarding(
+        &mut self,
+        subscriber: &Subscriber,
+        mut on_dropped: impl FnMut(u64) -> Option<Message>,
+    ) -> Result<Option<Message>, Error> {
+        let mut batch = Vec::new();
+        poll_fn(|cx| {
+            let inner = &mut self.inner;
+            // The messages of a read are handed over first, as by `recv_message`.
+            if let Some(message) = inner.conn.poll_message() {
+                return Poll::Ready(Ok(Some(message)));
+            }
+            while inner.conn.io_state().can_send() {
+                if inner.buffered_amount() > inner.high_water_mark {
+                    if subscriber.poll_too_slow(cx).is_ready() {
+                        inner
+                            .conn
+                            .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
+                    }
+                    break;
+                }
+                match subscriber.poll_batch(cx, &mut batch) {
+                    Poll::Ready(Delivery::Messages { dropped }) => {
+                        if let Some(notice) = (dropped > 0).then(|| on_dropped(dropped)).flatten() {
+                            inner.conn.send(notice)?;
+                        }
+                        for message in batch.drain(..) {
+                            inner.conn.send_prepared(&message, usize::MAX)?;
+                        }
+                    }
+                    Poll::Ready(Delivery::TooSlow) => {
+                        inner
+                            .conn
+                            .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
+                    }
+                    Poll::Ready(Delivery::Closed) | Poll::Pending => break,
+                }
+            }
+            // Writes what is queued, as far as the peer takes it, then reads.
+            if let Poll::Ready(Err(error)) = inner.poll_drain(cx, 0) {
+                return Poll::Ready(Err(error));
+            }
+            inner.poll_recv_message(cx)
+        })
+        .await
+    }
 }
 
 /// The sending half of a [`WebSocket`], from [`WebSocket::split`]. Implements `Sink<Message>`.

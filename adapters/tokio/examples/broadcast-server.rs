@@ -63,28 +63,23 @@ pub async fn serve(listener: TcpListener, config: Arc<Config>) -> std::io::Resul
     }
 }
 
-/// One member: its writer forwards the room, its reader publishes to it.
+/// One member, in one task: it publishes what it receives and writes what the room delivers
+/// meanwhile (`recv_forwarding`).
 async fn member(tcp: TcpStream, config: Arc<Config>, hub: &Hub) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
     let accepted = wsflow_tokio::accept_with(tcp, config, |_| Decision::Accept(Accept::new())).await?;
-    let Accepted::WebSocket(websocket, _) = accepted else {
+    let Accepted::WebSocket(mut websocket, _) = accepted else {
         return Ok(()); // a plain HTTP request, answered with 426
     };
-    let (mut sender, mut receiver) = websocket.split();
     let subscriber = hub.subscriber();
     subscriber.subscribe(ROOM);
-    let writer = tokio::spawn({
-        let subscriber = subscriber.clone();
-        async move { sender.forward(&subscriber, |_| None).await }
-    });
     let read = async {
-        while let Some(message) = receiver.recv_message().await? {
+        while let Some(message) = websocket.recv_forwarding(&subscriber, |_| None).await? {
             hub.publish(ROOM, message);
         }
         Ok::<(), Error>(())
     }
     .await;
     subscriber.close();
-    let written = writer.await.map_err(std::io::Error::other)?;
-    read.and(written)
+    read
 }

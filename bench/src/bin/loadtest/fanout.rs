@@ -6,12 +6,21 @@
 //!
 //! Servers, each its library's natural broadcast idiom:
 //! - `fanout:wsflow-tokio` / `fanout:wsflow-tokio-deflate`: the hub (`wsflow_io::hub`),
-//!   each member's writer `forward`s its subscriber (a batch per write); with deflate the
+//!   each member one task that publishes what it receives and writes what its subscriber
+//!   gets meanwhile (`recv_forwarding`, a batch per write); with deflate the
 //!   server asks for `server_no_context_takeover`, so a line is compressed once;
 //! - `fanout:tokio-websockets`, `fanout:tokio-tungstenite`: split, a bounded channel per
 //!   member, a writer that feeds what is queued and flushes once (the `forward` idiom);
 //! - `fanout:floor`: no library: the frame built once as shared bytes, a channel per member,
-//!   one write per member per batch.
+//!   one write per member per batch;
+//! - `fanout:node-ws[-deflate]`: Node `ws`, `wss.clients.forEach(client => client.send(data))`
+//!   (bench/peers/fanout_server.js; with deflate, `threshold: 0` so that 100-byte lines are
+//!   compressed, each for its own client);
+//! - `fanout:python-websockets[-deflate]`: Python `websockets`, `broadcast(server.connections,
+//!   message)` (bench/peers/fanout_server.py; with deflate, its default `compression`).
+//!
+//! The Node and Python servers run from `tests/peers/` (installed by its `setup.sh`); without
+//! them they are left out of the default run, with a note.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,16 +45,65 @@ const IN_FLIGHT: u64 = 16;
 /// Each member's queue in the anchors' servers (and the hub's).
 const QUEUE: usize = 1024;
 
-pub const SERVERS: [&str; 5] = [
+pub const SERVERS: [&str; 9] = [
     "fanout:wsflow-tokio",
     "fanout:wsflow-tokio-deflate",
     "fanout:tokio-websockets",
     "fanout:tokio-tungstenite",
+    "fanout:node-ws",
+    "fanout:node-ws-deflate",
+    "fanout:python-websockets",
+    "fanout:python-websockets-deflate",
     "fanout:floor",
 ];
 
-/// The anchors of this scenario.
-const ANCHORS: [&str; 2] = ["fanout:tokio-websockets", "fanout:tokio-tungstenite"];
+/// The anchors of this scenario: a row is compared with the best anchor of its kind
+/// (deflate on or off).
+const ANCHORS: [&str; 6] = [
+    "fanout:tokio-websockets",
+    "fanout:tokio-tungstenite",
+    "fanout:node-ws",
+    "fanout:python-websockets",
+    "fanout:node-ws-deflate",
+    "fanout:python-websockets-deflate",
+];
+
+/// Whether `name` is one of the Node or Python servers.
+pub fn is_peer(name: &str) -> bool {
+    name.starts_with("fanout:node-ws") || name.starts_with("fanout:python-websockets")
+}
+
+/// tests/peers/, where Node `ws` and Python `websockets` are installed.
+fn peers_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers")
+}
+
+/// Whether the Node and Python peers are installed (tests/peers/setup.sh).
+pub fn peers_installed() -> bool {
+    let dir = peers_dir();
+    dir.join("node_modules/ws").is_dir() && dir.join(".venv/bin/python").is_file()
+}
+
+/// The command that starts the Node or Python server `name` (it prints its port first).
+pub fn peer_command(name: &str) -> Result<std::process::Command> {
+    if !peers_installed() {
+        return Err(format!("{name}: run tests/peers/setup.sh first").into());
+    }
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
+    let mut command = if name.starts_with("fanout:node-ws") {
+        let mut command = std::process::Command::new("node");
+        command.arg(scripts.join("fanout_server.js"));
+        command
+    } else {
+        let mut command = std::process::Command::new(peers_dir().join(".venv/bin/python"));
+        command.arg(scripts.join("fanout_server.py"));
+        command
+    };
+    if name.ends_with("-deflate") {
+        command.arg("--deflate");
+    }
+    Ok(command)
+}
 
 pub fn serve(name: &str, listener: StdListener) {
     match name {
@@ -80,21 +138,15 @@ fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn F
                 wsflow_tokio::Decision::Accept(wsflow_tokio::Accept::new())
             })
             .await?;
-            let wsflow_tokio::Accepted::WebSocket(websocket, _) = accepted else {
+            let wsflow_tokio::Accepted::WebSocket(mut websocket, _) = accepted else {
                 return Ok(());
             };
-            let (mut sender, mut receiver) = websocket.split();
             let subscriber = hub.subscriber();
             subscriber.subscribe("room");
-            let writer = {
-                let subscriber = subscriber.clone();
-                tokio::spawn(async move { sender.forward(&subscriber, |_| None).await })
-            };
-            while let Some(message) = receiver.recv_message().await? {
+            while let Some(message) = websocket.recv_forwarding(&subscriber, |_| None).await? {
                 hub.publish("room", message);
             }
             subscriber.close();
-            let _ = writer.await;
             Ok(())
         })
     }
@@ -308,6 +360,9 @@ fn line(seq: u64) -> Vec<u8> {
 pub async fn measure(name: &str, members: usize, window: Duration) -> Result<FanoutRow> {
     let deflate = name.ends_with("-deflate");
     let server = Server::start(name)?;
+    // As the idle scenario measures an echo server's connections: the baseline once the
+    // process has settled, the figure once the members have.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let baseline = server.rss()?;
     let total = Arc::new(AtomicU64::new(0));
     let progress = Arc::new(Notify::new());
@@ -335,6 +390,7 @@ pub async fn measure(name: &str, members: usize, window: Duration) -> Result<Fan
             read
         }));
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_per_member = (server.rss()? - baseline) / members as f64 / 1024.0;
     let mut publisher = publisher.ok_or("no members")?;
     let members_u64 = members as u64;
@@ -488,22 +544,28 @@ pub fn print(rows: &[(String, FanoutRow)], members: usize) {
     println!("Fan-out, {members} members, {LINE}-byte lines, {IN_FLIGHT} in flight per member:");
     println!();
     println!(
-        "| server | deliveries/s | server CPU µs/delivery | RSS KiB/member | deliveries per CPU-s vs best anchor |"
+        "| server | deliveries/s | server CPU µs/delivery | RSS KiB/member | deliveries per CPU-s vs best anchor (same deflate) |"
     );
     println!("|---|---:|---:|---:|---:|");
-    let best = rows
-        .iter()
-        .filter(|(name, _)| ANCHORS.contains(&name.as_str()))
-        .map(|(_, row)| row.cpu_us_per_delivery)
-        .fold(f64::MAX, f64::min);
+    let best = |deflate: bool| {
+        rows.iter()
+            .filter(|(name, _)| ANCHORS.contains(&name.as_str()) && name.ends_with("-deflate") == deflate)
+            .map(|(_, row)| row.cpu_us_per_delivery)
+            .fold(f64::NAN, f64::min)
+    };
     for (name, row) in rows {
+        let best = best(name.ends_with("-deflate"));
+        let ratio = if best.is_nan() {
+            "n/a (no anchor in the run)".to_owned()
+        } else {
+            format!("{:.2}x", best / row.cpu_us_per_delivery)
+        };
         println!(
-            "| {} | {:.0} | {:.2} | {:.1} | {:.2}x |",
+            "| {} | {:.0} | {:.2} | {:.1} | {ratio} |",
             name.trim_start_matches("fanout:"),
             row.deliveries_per_s,
             row.cpu_us_per_delivery,
             row.rss_kib_per_member,
-            best / row.cpu_us_per_delivery
         );
     }
 }

@@ -138,7 +138,15 @@ fn main() {
 fn run_fanout(args: &[String]) {
     let mut members = vec![1000];
     let mut seconds = 3.0;
-    let mut only: Vec<String> = fanout::SERVERS.iter().map(|name| name.to_string()).collect();
+    let peers = fanout::peers_installed();
+    if !peers {
+        eprintln!("loadtest: Node `ws` and Python `websockets` left out: run tests/peers/setup.sh to include them");
+    }
+    let mut only: Vec<String> = fanout::SERVERS
+        .iter()
+        .filter(|name| peers || !fanout::is_peer(name))
+        .map(|name| name.to_string())
+        .collect();
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -436,6 +444,8 @@ impl Server {
                 command.arg("127.0.0.1:0");
                 command
             }
+            // Node `ws` and Python `websockets`: scripts in bench/peers/.
+            None if fanout::is_peer(name) => fanout::peer_command(name)?,
             None => {
                 let mut command = Command::new(std::env::current_exe()?);
                 command.args(["--serve", name]);
