@@ -1,16 +1,17 @@
 //! `wsflow serve ADDR`: echo, broadcast, or a process per connection, over ws:// or wss://.
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command as Process, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wsflow_blocking::hub::{Delivery, Hub, HubConfig, SlowConsumer, Subscriber};
 use wsflow_blocking::wsflow::DeflateConfig;
+use wsflow_blocking::PreparedMessage;
 use wsflow_blocking::{
     accept_with, tls_accept, Accept, Accepted, CloseCode, Config, Decision, Event, Message, Response,
 };
@@ -21,6 +22,8 @@ use crate::{exit, tls, ServeArgs};
 
 /// Messages waiting for one broadcast client before it is dropped as too slow.
 const BROADCAST_DEPTH: usize = 1024;
+/// The hub's one topic.
+const BROADCAST_TOPIC: &str = "broadcast";
 /// Bytes waiting for one broadcast client before it is dropped as too slow (a single
 /// message up to `--max-size` always fits an empty queue).
 const BROADCAST_BYTES: usize = 16 << 20;
@@ -34,7 +37,7 @@ const CHILD_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 enum Mode {
     Echo,
-    Broadcast(Arc<Hub>),
+    Broadcast(Hub),
     Exec(Arc<str>),
 }
 
@@ -78,7 +81,7 @@ pub fn run(args: ServeArgs, verbose: bool) -> u8 {
     }
     let mode = match (&args.exec, args.broadcast) {
         (Some(command), _) => Mode::Exec(command.as_str().into()),
-        (None, true) => Mode::Broadcast(Arc::default()),
+        (None, true) => Mode::Broadcast(broadcast_hub()),
         (None, false) => Mode::Echo,
     };
     let server = Arc::new(Server {
@@ -201,11 +204,15 @@ impl Server {
                 session.run(&commands, &mut Echo, None)?
             }
             Mode::Broadcast(hub) => {
-                let (sender, commands) = sync_channel(BROADCAST_DEPTH);
-                let id = hub.join(sender);
-                let ending = session.run(&commands, &mut Broadcaster(hub.clone()), None);
-                hub.leave(id);
-                ending?
+                let (_keep, commands) = sync_channel(1);
+                let subscriber = hub.subscriber();
+                subscriber.subscribe(BROADCAST_TOPIC);
+                let mut broadcaster = Broadcaster {
+                    hub: hub.clone(),
+                    subscriber,
+                    batch: Vec::new(),
+                };
+                session.run(&commands, &mut broadcaster, None)?
             }
             Mode::Exec(command) => {
                 let (child, handler, commands) =
@@ -252,65 +259,57 @@ impl<S: Socket> Handler<S> for Echo {
     }
 }
 
-/// A broadcast client's queue, and the bytes waiting in it.
-type Queue = (SyncSender<Command>, Arc<AtomicUsize>);
-
-/// `--broadcast`: the connected clients' queues.
-#[derive(Debug, Default)]
-struct Hub {
-    next_id: AtomicU64,
-    /// Each client's queue, and the bytes waiting in it.
-    clients: Mutex<HashMap<u64, Queue>>,
+/// `--broadcast`: one topic on a hub; a client whose queue passes `BROADCAST_DEPTH`
+/// messages or `BROADCAST_BYTES` bytes is closed with 1008, so one slow reader cannot hold
+/// the others back or fill memory.
+fn broadcast_hub() -> Hub {
+    Hub::new(HubConfig {
+        queue_len: BROADCAST_DEPTH,
+        queue_bytes: BROADCAST_BYTES,
+        slow_consumer: SlowConsumer::Close,
+    })
 }
 
-impl Hub {
-    fn join(&self, sender: SyncSender<Command>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        self.clients
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, (sender, Arc::default()));
-        id
-    }
-
-    fn leave(&self, id: u64) {
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
-    }
-
-    /// Queues `message` for every client; a client whose queue is full (in messages or
-    /// bytes) is dropped from the hub (its connection then closes with 1008), so one slow
-    /// reader cannot hold the others back or fill memory.
-    fn broadcast(&self, message: &Message) {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain(|_, (sender, queued)| {
-            let waiting = queued.load(Ordering::SeqCst);
-            if waiting > 0 && waiting + message.len() > BROADCAST_BYTES {
-                return false;
-            }
-            queued.fetch_add(message.len(), Ordering::SeqCst);
-            match sender.try_send(Command::SendQueued(message.clone(), queued.clone())) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            }
-        });
-    }
+/// A `--broadcast` client: what it sends goes to the hub, what the hub delivers to its
+/// subscriber is sent to it.
+struct Broadcaster {
+    hub: Hub,
+    subscriber: Subscriber,
+    batch: Vec<PreparedMessage>,
 }
-
-struct Broadcaster(Arc<Hub>);
 
 impl<S: Socket> Handler<S> for Broadcaster {
     fn on_event(&mut self, _session: &mut Session<S>, event: Event) -> io::Result<()> {
         if let Event::Message(message) = event {
-            self.0.broadcast(&message);
+            self.hub.publish(BROADCAST_TOPIC, message);
         }
         Ok(())
     }
 
-    fn on_input_closed(&mut self, session: &mut Session<S>) -> io::Result<()> {
-        // Dropped from the hub: too slow to keep up with the broadcast.
-        session
-            .close(CloseCode::POLICY_VIOLATION, "too slow for the broadcast")
-            .map_err(io::Error::from)
+    fn outgoing(&mut self, session: &mut Session<S>) -> io::Result<bool> {
+        let mut sent = false;
+        while session.has_room() {
+            match self.subscriber.try_batch(&mut self.batch) {
+                Some(Delivery::Messages { .. }) => {
+                    for message in self.batch.drain(..) {
+                        session.send_prepared(&message).map_err(io::Error::from)?;
+                    }
+                    sent = true;
+                }
+                Some(Delivery::TooSlow) => {
+                    session
+                        .close(CloseCode::POLICY_VIOLATION, "too slow for the broadcast")
+                        .map_err(io::Error::from)?;
+                    break;
+                }
+                Some(Delivery::Closed) | None => break,
+            }
+        }
+        Ok(sent)
+    }
+
+    fn on_input_closed(&mut self, _session: &mut Session<S>) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -456,35 +455,32 @@ mod tests {
 
     #[test]
     fn a_broadcast_client_that_does_not_keep_up_is_dropped_at_the_byte_budget() {
-        let hub = Hub::default();
-        let (slow, _slow_queue) = sync_channel(BROADCAST_DEPTH);
-        let (fast, fast_queue) = sync_channel(BROADCAST_DEPTH);
-        let slow_id = hub.join(slow);
-        let fast_id = hub.join(fast);
+        let hub = broadcast_hub();
+        let (slow, fast) = (hub.subscriber(), hub.subscriber());
+        slow.subscribe(BROADCAST_TOPIC);
+        fast.subscribe(BROADCAST_TOPIC);
         let message = Message::binary(vec![0; 1 << 20]);
+        let mut batch = Vec::new();
         for sent in 1..=(BROADCAST_BYTES >> 20) + 1 {
-            hub.broadcast(&message);
+            let published = hub.publish(BROADCAST_TOPIC, message.clone());
             // The fast client takes each message as it comes (as its connection would).
-            match fast_queue.try_recv() {
-                Ok(Command::SendQueued(message, queued)) => {
-                    queued.fetch_sub(message.len(), Ordering::SeqCst);
-                }
-                other => panic!("expected a queued message, got {other:?}"),
-            }
-            let clients = hub.clients.lock().unwrap();
-            let slow_there = clients.contains_key(&slow_id);
-            assert_eq!(slow_there, sent <= BROADCAST_BYTES >> 20, "after {sent} MiB");
-            assert!(clients.contains_key(&fast_id));
+            assert!(matches!(fast.try_batch(&mut batch), Some(Delivery::Messages { .. })));
+            assert_eq!(published.closed == 1, sent > BROADCAST_BYTES >> 20, "after {sent} MiB");
         }
+        assert_eq!(slow.try_batch(&mut batch), Some(Delivery::TooSlow));
+        assert_eq!(hub.subscriber_count(BROADCAST_TOPIC), 1);
     }
 
     #[test]
     fn a_message_larger_than_the_budget_still_reaches_an_empty_queue() {
-        let hub = Hub::default();
-        let (client, queue) = sync_channel(BROADCAST_DEPTH);
-        hub.join(client);
-        hub.broadcast(&Message::binary(vec![0; BROADCAST_BYTES + 1]));
-        assert!(matches!(queue.try_recv(), Ok(Command::SendQueued(..))));
-        assert_eq!(hub.clients.lock().unwrap().len(), 1);
+        let hub = broadcast_hub();
+        let client = hub.subscriber();
+        client.subscribe(BROADCAST_TOPIC);
+        let published = hub.publish(BROADCAST_TOPIC, Message::binary(vec![0; BROADCAST_BYTES + 1]));
+        assert_eq!(published.queued, 1);
+        assert!(matches!(
+            client.try_batch(&mut Vec::new()),
+            Some(Delivery::Messages { .. })
+        ));
     }
 }

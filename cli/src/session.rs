@@ -16,15 +16,14 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wsflow_blocking::{
-    CloseCode, Closed, Error, Event, MaybeTlsStream, Message, MessageKind, TlsServerStream, Transport, WebSocket,
-    DEFAULT_HIGH_WATER_MARK,
+    CloseCode, Closed, Error, Event, MaybeTlsStream, Message, MessageKind, PreparedMessage, TlsServerStream, Transport,
+    WebSocket, DEFAULT_HIGH_WATER_MARK,
 };
 
 use crate::show::Log;
@@ -41,9 +40,6 @@ const PINGS_REMEMBERED: usize = 16;
 pub enum Command {
     /// Send a message.
     Send(Message),
-    /// Send a message counted in `queued` (bytes waiting in a broadcast queue), which
-    /// goes down by its length as it is taken.
-    SendQueued(Message, Arc<AtomicUsize>),
     /// Send the next part of a binary message streamed from stdin; `fin` ends it.
     Fragment {
         /// The bytes of this part.
@@ -94,6 +90,17 @@ pub trait Handler<S> {
     fn ready(&mut self, session: &Session<S>) -> bool {
         let _ = session;
         true
+    }
+
+    /// Sends what the handler has for the peer besides the commands (the broadcast hub's
+    /// deliveries), while [`Session::has_room`]; called before each read. Returns whether
+    /// it sent anything (the next read then waits less, as after a command).
+    ///
+    /// # Errors
+    /// As [`on_event`](Self::on_event).
+    fn outgoing(&mut self, session: &mut Session<S>) -> io::Result<bool> {
+        let _ = session;
+        Ok(false)
     }
 
     /// The command channel has no senders left (stdin ended, the process's stdout ended).
@@ -177,11 +184,6 @@ impl<S: Socket> Session<S> {
                 self.log.sent(&message);
                 self.ws.send(message)
             }
-            Command::SendQueued(message, queued) => {
-                queued.fetch_sub(message.len(), Ordering::SeqCst);
-                self.log.sent(&message);
-                self.ws.send(message)
-            }
             Command::Fragment { data, fin } => {
                 self.log
                     .line(format_args!("> fragment binary {} bytes fin={fin}", data.len()));
@@ -221,7 +223,21 @@ impl<S: Socket> Session<S> {
         }
     }
 
-    /// Sends a message (the echo and broadcast servers).
+    /// Sends a message framed once for many connections (the broadcast server), as
+    /// [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply).
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.log.sent(message.message());
+        match self.ws.send_prepared(message) {
+            Err(error) if is_left_to_the_reader(&error) => Ok(()),
+            Err(Error::Send(_)) => Ok(()), // closing: the broadcast is not for it any more
+            other => other,
+        }
+    }
+
+    /// Sends a message (the echo server).
     ///
     /// # Errors
     /// As [`apply`](Self::apply).
@@ -322,6 +338,9 @@ impl<S: Socket> Session<S> {
                         handler.on_input_closed(self)?;
                     }
                 }
+            }
+            if handler.outgoing(self)? {
+                wait = BUSY_TICK;
             }
             match self.ws.flush() {
                 Err(error) if !is_left_to_the_reader(&error) => return Err(error),

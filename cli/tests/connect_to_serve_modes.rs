@@ -96,3 +96,46 @@ fn binary_messages_are_summarised_without_binary_mode() {
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(run.out(), "<binary 2 bytes> ff fe\n");
 }
+
+#[test]
+fn broadcast_closes_a_client_that_stops_reading_with_1008_and_the_others_go_on() {
+    use wsflow_blocking::{CloseCode, Event, Message};
+    let server = Serve::start(&["--broadcast"]);
+    let (mut slow, _) = wsflow_blocking::connect(&server.url).unwrap();
+    let (mut fast, _) = wsflow_blocking::connect(&server.url).unwrap();
+    // Both are in the hub once a line from the second reaches the first.
+    fast.send_text("ready").unwrap();
+    assert_eq!(fast.recv_message().unwrap(), Some(Message::text("ready")));
+    assert_eq!(slow.recv_message().unwrap(), Some(Message::text("ready")));
+    // The slow one reads nothing more while 40 MiB go round: more than its 16 MiB budget
+    // in the hub, the high-water mark and the socket buffers. The other gets every one.
+    let chunk = Message::binary(vec![7u8; 1 << 20]);
+    for _ in 0..40 {
+        fast.send(chunk.clone()).unwrap();
+        assert_eq!(fast.recv_message().unwrap().as_ref(), Some(&chunk));
+    }
+    // What the slow one was sent before the hub gave up on it, then the close (a read that
+    // waits 10 s fails the test).
+    slow.get_ref()
+        .tcp()
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0;
+    let closed = loop {
+        match slow.recv().unwrap() {
+            Some(Event::Message(message)) => {
+                assert_eq!(message, chunk);
+                received += 1;
+            }
+            Some(Event::Closed(closed)) => break closed,
+            Some(_) => {}
+            None => panic!("no Closed"),
+        }
+    };
+    assert_eq!(
+        closed.code(),
+        CloseCode::POLICY_VIOLATION,
+        "{closed:?} after {received} MiB"
+    );
+    assert!(received < 40, "the slow client got everything: {received} MiB");
+}

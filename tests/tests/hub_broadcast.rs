@@ -30,6 +30,7 @@ fn a_thousand_subscribers_get_every_message_in_order() {
             let hub = Hub::new(HubConfig {
                 queue_len: 4096,
                 slow_consumer: SlowConsumer::Close,
+                ..HubConfig::default()
             });
             let readers: Vec<_> = (0..1000)
                 .map(|_| {
@@ -68,6 +69,7 @@ fn full_queue(policy: SlowConsumer) -> (Hub, wsflow_io::hub::Subscriber, wsflow_
     let hub = Hub::new(HubConfig {
         queue_len: 3,
         slow_consumer: policy,
+        ..HubConfig::default()
     });
     let (slow, fast) = (hub.subscriber(), hub.subscriber());
     slow.subscribe("room");
@@ -121,6 +123,69 @@ fn close_unsubscribes_the_slow_one_everywhere() {
     assert_eq!(hub.subscriber_count("room"), 1);
     assert_eq!(hub.subscriber_count("other"), 0);
     assert_eq!(hub.stats().closed_too_slow, 1);
+}
+
+/// A hub whose subscribers may hold 1,000 bytes (and any number of messages), `slow` and
+/// `fast` in "room".
+fn byte_budget(policy: SlowConsumer) -> (Hub, wsflow_io::hub::Subscriber, wsflow_io::hub::Subscriber) {
+    let hub = Hub::new(HubConfig {
+        queue_len: 1000,
+        queue_bytes: 1000,
+        slow_consumer: policy,
+    });
+    let (slow, fast) = (hub.subscriber(), hub.subscriber());
+    slow.subscribe("room");
+    fast.subscribe("room");
+    (hub, slow, fast)
+}
+
+fn sized(byte: u8, len: usize) -> Message {
+    Message::binary(vec![byte; len])
+}
+
+#[test]
+fn the_byte_budget_fills_a_queue_as_its_length_does() {
+    // Close: 400 + 400 fit, 400 more would pass 1,000 bytes.
+    let (hub, slow, fast) = byte_budget(SlowConsumer::Close);
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        let published = hub.publish("room", sized(i, 400));
+        assert_eq!(published.closed, usize::from(i == 2), "publish {i}");
+        fast.try_batch(&mut batch);
+    }
+    assert_eq!(batch.len(), 3, "the reading subscriber got all three");
+    assert_eq!(slow.try_batch(&mut Vec::new()), Some(Delivery::TooSlow));
+
+    // Skip: the queue keeps what fits; a message larger than the budget still goes into an
+    // empty queue (once taken, the queue is empty again).
+    let (hub, slow, _fast) = byte_budget(SlowConsumer::Skip);
+    for i in 0..3 {
+        hub.publish("room", sized(i, 400));
+    }
+    let mut batch = Vec::new();
+    assert_eq!(slow.try_batch(&mut batch), Some(Delivery::Messages { dropped: 1 }));
+    assert_eq!(texts(&batch), [sized(0, 400), sized(1, 400)]);
+    // The other subscriber still holds 800 bytes: it skips it.
+    assert_eq!(hub.publish("room", sized(9, 5000)).queued, 1);
+    batch.clear();
+    assert_eq!(slow.try_batch(&mut batch), Some(Delivery::Messages { dropped: 0 }));
+    assert_eq!(texts(&batch), [sized(9, 5000)]);
+
+    // DropOldest: a large message drops as many of the oldest as it needs room for.
+    let (hub, slow, _fast) = byte_budget(SlowConsumer::DropOldest);
+    for i in 0..4 {
+        hub.publish("room", sized(i, 250));
+    }
+    let published = hub.publish("room", sized(7, 600));
+    assert_eq!(
+        (published.queued, published.dropped_oldest),
+        (2, 6),
+        "three for each subscriber"
+    );
+    let mut batch = Vec::new();
+    assert_eq!(slow.try_batch(&mut batch), Some(Delivery::Messages { dropped: 3 }));
+    assert_eq!(texts(&batch), [sized(3, 250), sized(7, 600)]);
+    assert_eq!(hub.stats().dropped_oldest, 6, "three for each of the two subscribers");
 }
 
 #[test]

@@ -37,13 +37,19 @@ pub enum SlowConsumer {
 ///
 /// ```
 /// use wsflow_io::hub::{HubConfig, SlowConsumer};
-/// let config = HubConfig { queue_len: 1024, slow_consumer: SlowConsumer::DropOldest };
+/// let config = HubConfig { queue_len: 1024, slow_consumer: SlowConsumer::DropOldest, ..HubConfig::default() };
 /// assert_eq!(HubConfig::default().queue_len, 256);
+/// assert_eq!(HubConfig::default().queue_bytes, 16 << 20);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HubConfig {
     /// Messages each subscriber may have queued (at least 1). Default 256.
     pub queue_len: usize,
+    /// Bytes (of message payloads) each subscriber may have queued: a message that would
+    /// pass it finds the queue full, except an empty queue, which takes one message of any
+    /// size. Default 16 MiB. (The messages are shared by every subscriber; this bounds what
+    /// one slow subscriber keeps alive.)
+    pub queue_bytes: usize,
     /// What happens when a subscriber's queue is full. Default [`SlowConsumer::Close`].
     pub slow_consumer: SlowConsumer,
 }
@@ -52,6 +58,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             queue_len: 256,
+            queue_bytes: 16 << 20,
             slow_consumer: SlowConsumer::Close,
         }
     }
@@ -62,7 +69,8 @@ impl Default for HubConfig {
 pub struct Published {
     /// Subscribers the message was queued for.
     pub queued: usize,
-    /// Subscribers whose oldest message was dropped to make room ([`SlowConsumer::DropOldest`]).
+    /// Queued messages dropped to make room ([`SlowConsumer::DropOldest`]): one per full
+    /// subscriber, more when a large message needed the room of several.
     pub dropped_oldest: usize,
     /// Subscribers that missed the message ([`SlowConsumer::Skip`]).
     pub skipped: usize,
@@ -151,7 +159,7 @@ impl Hub {
     ///
     /// ```
     /// use wsflow_io::hub::{Hub, HubConfig, SlowConsumer};
-    /// let hub = Hub::new(HubConfig { queue_len: 64, slow_consumer: SlowConsumer::Skip });
+    /// let hub = Hub::new(HubConfig { queue_len: 64, slow_consumer: SlowConsumer::Skip, ..HubConfig::default() });
     /// ```
     #[must_use]
     pub fn new(config: HubConfig) -> Self {
@@ -222,9 +230,9 @@ impl Hub {
             for mailbox in topics.get(topic).into_iter().flatten() {
                 match mailbox.push(message, &inner.config) {
                     Pushed::Queued => published.queued += 1,
-                    Pushed::DroppedOldest => {
+                    Pushed::DroppedOldest(count) => {
                         published.queued += 1;
-                        published.dropped_oldest += 1;
+                        published.dropped_oldest += count;
                     }
                     Pushed::Skipped => published.skipped += 1,
                     Pushed::TooSlow => {
@@ -355,6 +363,8 @@ struct Mailbox {
 #[derive(Default)]
 struct MailboxState {
     queue: VecDeque<PreparedMessage>,
+    /// The payload bytes in `queue`.
+    queued_bytes: usize,
     topics: Vec<String>,
     waker: Option<Waker>,
     /// Threads blocked in `next_batch_blocking` (the condvar is signalled only for them:
@@ -376,7 +386,8 @@ impl MailboxState {
 
 enum Pushed {
     Queued,
-    DroppedOldest,
+    /// Queued after dropping this many of the oldest.
+    DroppedOldest(usize),
     Skipped,
     TooSlow,
     Gone,
@@ -389,25 +400,42 @@ impl Mailbox {
             if state.too_slow || state.closed {
                 return Pushed::Gone;
             }
-            let pushed = if state.queue.len() < config.queue_len {
-                state.queue.push_back(message.clone());
+            let len = message.len();
+            let full = |state: &MailboxState| {
+                state.queue.len() >= config.queue_len
+                    || (!state.queue.is_empty() && state.queued_bytes + len > config.queue_bytes)
+            };
+            let pushed = if !full(&state) {
                 Pushed::Queued
             } else {
-                state.dropped += 1;
                 match config.slow_consumer {
                     SlowConsumer::DropOldest => {
-                        state.queue.pop_front();
-                        state.queue.push_back(message.clone());
-                        Pushed::DroppedOldest
+                        let mut count = 0;
+                        while full(&state) {
+                            let Some(oldest) = state.queue.pop_front() else { break };
+                            state.queued_bytes -= oldest.len();
+                            count += 1;
+                        }
+                        state.dropped += count as u64;
+                        Pushed::DroppedOldest(count)
                     }
-                    SlowConsumer::Skip => Pushed::Skipped,
+                    SlowConsumer::Skip => {
+                        state.dropped += 1;
+                        Pushed::Skipped
+                    }
                     SlowConsumer::Close => {
+                        state.dropped += 1;
                         state.too_slow = true;
                         state.queue = VecDeque::new();
+                        state.queued_bytes = 0;
                         Pushed::TooSlow
                     }
                 }
             };
+            if matches!(pushed, Pushed::Queued | Pushed::DroppedOldest(_)) {
+                state.queue.push_back(message.clone());
+                state.queued_bytes += len;
+            }
             let blocked = state.blocked > 0;
             (pushed, state.waker.take(), blocked)
         };
@@ -428,6 +456,7 @@ impl Mailbox {
         }
         if !state.queue.is_empty() {
             out.extend(state.queue.drain(..));
+            state.queued_bytes = 0;
             if state.queue.capacity() > 64 {
                 state.queue = VecDeque::new(); // a burst's room is given back
             }

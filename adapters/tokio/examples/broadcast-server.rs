@@ -51,6 +51,7 @@ pub async fn serve(listener: TcpListener, config: Arc<Config>) -> std::io::Resul
     let hub = Hub::new(HubConfig {
         queue_len: 1024,
         slow_consumer: SlowConsumer::Close,
+        ..HubConfig::default()
     });
     loop {
         let (tcp, peer) = listener.accept().await?;

@@ -103,6 +103,7 @@ impl Chat {
         let hub = Hub::new(HubConfig {
             queue_len: QUEUE_LINES,
             slow_consumer: SlowConsumer::DropOldest,
+            ..HubConfig::default()
         });
         let redis = match redis {
             Some(url) => Some(

@@ -121,6 +121,7 @@ fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn F
     let hub = Hub::new(HubConfig {
         queue_len: QUEUE,
         slow_consumer: SlowConsumer::Close,
+        ..HubConfig::default()
     });
     let mut config = wsflow_tokio::Config::default();
     if deflate {
