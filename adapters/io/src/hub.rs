@@ -3,11 +3,13 @@
 //!
 //! A publish frames (and, where connections share it, compresses) the message once as a
 //! [`PreparedMessage`] and queues a reference to it for every subscriber; it never waits
-//! and never writes to a socket: each connection's writer takes its queue in batches
-//! ([`WebSocket::forward`](crate::WebSocket::forward) on the async adapters,
-//! [`Subscriber::next_batch_blocking`] on the blocking one) and writes a whole batch at
-//! once. A subscriber whose queue is full when a message arrives is handled by the hub's
-//! [`SlowConsumer`] policy, counted in [`HubStats`].
+//! and never writes to a socket: each connection takes its queue in batches and writes a
+//! whole batch at once ([`WebSocket::recv_forwarding`](crate::WebSocket::recv_forwarding),
+//! a member in one task, or [`WsSender::forward`](crate::WsSender::forward) for a writer
+//! task, on the async adapters; [`Subscriber::try_batch`] or
+//! [`Subscriber::next_batch_blocking`] on the blocking one). A subscriber whose queue is
+//! full (in messages or bytes, see [`HubConfig`]) when a message arrives is handled by the
+//! hub's [`SlowConsumer`] policy, counted in [`HubStats`].
 //!
 //! Runtime-agnostic: waiting is a [`Waker`] (async) or a [`Condvar`] (blocking).
 
