@@ -22,6 +22,7 @@
 //! VmRSS delta from /proc/PID/status.
 
 mod clients;
+mod deflate_echo;
 mod fanout;
 mod rest;
 mod servers;
@@ -64,6 +65,9 @@ fn main() {
     }
     if args.iter().any(|arg| arg == "--rest") {
         return run_rest(&args);
+    }
+    if args.iter().any(|arg| arg == "--deflate-echo") {
+        return run_deflate_echo(&args);
     }
     if args.iter().any(|arg| arg == "--wss") {
         return run_wss(&args);
@@ -196,6 +200,53 @@ fn run_fanout(args: &[String]) {
             .collect();
         fanout::print(&medians, count);
     }
+}
+
+/// `--deflate-echo [--secs S] [--only a,b]`: echo with permessage-deflate against Node `ws`
+/// and Python `websockets` (see deflate_echo.rs), in rounds that take the servers in turn
+/// (medians of three).
+fn run_deflate_echo(args: &[String]) {
+    let mut seconds = 3.0;
+    let mut only: Vec<String> = deflate_echo::SERVERS.iter().map(|name| name.to_string()).collect();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--deflate-echo" => {}
+            "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
+            "--only" => {
+                only = rest
+                    .next()
+                    .expect("--only a,b")
+                    .split(',')
+                    .map(|name| format!("deflate:{}", name.trim_start_matches("deflate:")))
+                    .collect()
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rounds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); only.len()];
+    for round in 1..=3 {
+        for (name, rows) in only.iter().zip(&mut rounds) {
+            eprintln!("loadtest: deflate echo round {round} of 3, {name}");
+            let row = runtime
+                .block_on(deflate_echo::measure(name, Duration::from_secs_f64(seconds)))
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            rows.push(row);
+        }
+    }
+    let medians: Vec<(String, (f64, f64))> = only
+        .iter()
+        .zip(rounds)
+        .map(|(name, mut rows)| {
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (name.clone(), rows[rows.len() / 2])
+        })
+        .collect();
+    deflate_echo::print(&medians);
 }
 
 /// `--wss [--secs S]`: the load scenarios over TLS (see wss.rs) for wsflow-tokio and
@@ -444,13 +495,16 @@ impl Server {
                 command.arg("127.0.0.1:0");
                 command
             }
-            // Node `ws` and Python `websockets`: scripts in bench/peers/.
+            // Node `ws` and Python `websockets`: scripts in bench/peers/ and tests/peers/.
             None if fanout::is_peer(name) => fanout::peer_command(name)?,
-            None => {
-                let mut command = Command::new(std::env::current_exe()?);
-                command.args(["--serve", name]);
-                command
-            }
+            None => match deflate_echo::peer_command(name) {
+                Some(command) => command,
+                None => {
+                    let mut command = Command::new(std::env::current_exe()?);
+                    command.args(["--serve", name]);
+                    command
+                }
+            },
         };
         let mut child = command.stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();

@@ -96,6 +96,9 @@ pub fn serve(name: &str) {
     if name.starts_with("fanout:") {
         return super::fanout::serve(name, listener);
     }
+    if name == "deflate:wsflow-tokio" {
+        return super::deflate_echo::serve(listener);
+    }
     if let Some(library) = name.strip_prefix("wss:") {
         let acceptor = tokio_rustls::TlsAcceptor::from(super::wss::configs().0.clone());
         return match library {
