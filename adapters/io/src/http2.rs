@@ -45,6 +45,10 @@ const STREAM_WINDOW: u32 = 256 << 10;
 /// bounded by [`STREAM_WINDOW`] per WebSocket that this client opened.
 const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 
+/// The most header bytes (decoded, as HTTP/2 counts them) taken in one response: the
+/// server is a peer like any other, and `h2`'s default is 16 MiB.
+const MAX_HEADER_LIST: u32 = 64 << 10;
+
 /// One HTTP/2 connection that opens WebSockets (RFC 8441) on its streams.
 ///
 /// ```no_run
@@ -113,6 +117,7 @@ impl<R: Runtime> Http2Client<R> {
             .enable_push(false)
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(MAX_HEADER_LIST)
             .handshake(H2Io(stream));
         let (send, mut connection) = within::<R, _>(deadline, async { handshake.await.map_err(h2_error) }).await?;
         let mut ping = connection
