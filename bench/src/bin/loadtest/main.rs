@@ -200,6 +200,21 @@ fn run_fanout(args: &[String]) {
             .collect();
         fanout::print(&medians, count);
     }
+    // The RSS target's reference, in the same run: wsflow-tokio's echo server, an idle
+    // connection (the idle scenario's measurement), median of three fresh processes.
+    let mut idle: Vec<f64> = (0..3)
+        .map(|_| {
+            runtime
+                .block_on(measure_idle("wsflow-tokio"))
+                .unwrap_or_else(|error| panic!("idle: {error}"))
+        })
+        .collect();
+    idle.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "wsflow-tokio echo server, idle connection (the RSS target), same run: {:.1} KiB (of {:.1}, {:.1}, {:.1})",
+        idle[1], idle[0], idle[1], idle[2]
+    );
 }
 
 /// `--deflate-echo [--secs S] [--only a,b]`: echo with permessage-deflate against Node `ws`
