@@ -14,6 +14,8 @@ mod negotiate;
 mod server;
 mod url;
 
+pub(crate) use url::split_host_port;
+
 pub use client::{ClientHandshake, ClientRequest};
 pub use http::{Headers, HttpVersion, Request, Response};
 pub use negotiate::{ClientNegotiation, Negotiated, Rejection, ServerNegotiation};

@@ -17,6 +17,31 @@ impl fmt::Display for UrlError {
 
 impl std::error::Error for UrlError {}
 
+/// The host and port of a URL's authority (`host`, `host:port`, `[v6]`, `[v6]:port`): the
+/// host as written (an IPv6 literal with its brackets), and the port when one is given
+/// (digits only, not 0). Shared by WebSocket and proxy URLs.
+pub(crate) fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {
+        let close = after_bracket.find(']').ok_or("unclosed IPv6 literal")?;
+        (&authority[..close + 2], &after_bracket[close + 1..])
+    } else {
+        match authority.rfind(':') {
+            Some(colon) => (&authority[..colon], &authority[colon..]),
+            None => (authority, ""),
+        }
+    };
+    if port.is_empty() {
+        return Ok((host, None));
+    }
+    let port = port
+        .strip_prefix(':')
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u16>().ok())
+        .filter(|&port| port != 0)
+        .ok_or("invalid port")?;
+    Ok((host, Some(port)))
+}
+
 /// The parts of a WebSocket URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WsUrl {
@@ -50,33 +75,11 @@ impl WsUrl {
         if authority.contains('@') {
             return Err(error("user information is not supported"));
         }
-        let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {
-            let close = after_bracket.find(']').ok_or_else(|| error("unclosed IPv6 literal"))?;
-            let host = &authority[..close + 2];
-            (host, &after_bracket[close + 1..])
-        } else {
-            match authority.rfind(':') {
-                Some(colon) => (&authority[..colon], &authority[colon..]),
-                None => (authority, ""),
-            }
-        };
+        let (host, port) = split_host_port(authority).map_err(error)?;
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(error("missing or invalid host"));
         }
-        let port = match port {
-            "" => {
-                if secure {
-                    443
-                } else {
-                    80
-                }
-            }
-            with_colon => with_colon
-                .strip_prefix(':')
-                .and_then(|digits| digits.parse::<u16>().ok())
-                .filter(|&port| port != 0)
-                .ok_or_else(|| error("invalid port"))?,
-        };
+        let port = port.unwrap_or(if secure { 443 } else { 80 });
         if target.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(error("whitespace in path"));
         }
@@ -142,6 +145,9 @@ mod tests {
             "ws://",
             "ws://h:0/",
             "ws://h:99999/",
+            "ws://h:+80/",
+            "ws://h:/",
+            "ws://[::1]x/",
             "ws://h/#frag",
             "ws://u@h/",
             "ws://[::1/",

@@ -130,27 +130,15 @@ impl ProxyUrl {
                 Some((percent_decode(user)?, percent_decode(password)?))
             }
         };
-        let (host, port) = if let Some(after_bracket) = host_port.strip_prefix('[') {
-            let close = after_bracket.find(']').ok_or(invalid("unclosed IPv6 literal"))?;
-            (&after_bracket[..close], &after_bracket[close + 1..])
-        } else {
-            match host_port.rfind(':') {
-                Some(colon) => (&host_port[..colon], &host_port[colon..]),
-                None => (host_port, ""),
-            }
-        };
+        let (host, port) = crate::handshake::split_host_port(host_port).map_err(invalid)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host);
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '[' || c == ']') {
             return Err(invalid("missing or invalid host"));
         }
-        let port = match port {
-            "" => kind.default_port(),
-            with_colon => with_colon
-                .strip_prefix(':')
-                .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|digits| digits.parse::<u16>().ok())
-                .filter(|&port| port != 0)
-                .ok_or(invalid("invalid port"))?,
-        };
+        let port = port.unwrap_or(kind.default_port());
         Ok(Self {
             kind,
             host: host.to_owned(),
