@@ -61,7 +61,7 @@ pub fn example_binary(library: &str) -> Result<std::path::PathBuf> {
     let build = format!(
         "build it with `cargo build --release -p {library} --example echo-server` from the \
          repository root, with the same CARGO_TARGET_DIR as loadtest (its examples/ is {}), \
-         or set WSFLOW_EXAMPLE to the binary",
+         or name the binary as a server bin:PATH",
         dir.display()
     );
     // `echo_server-HASH.d` names the example's source; the newest such binary is the one.
