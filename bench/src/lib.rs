@@ -32,12 +32,22 @@ pub fn masked_frames(size: usize) -> Vec<u8> {
 
 /// The resident memory (VmRSS) of process `pid`, in bytes, from `/proc/PID/status`.
 pub fn resident_bytes(pid: u32) -> std::io::Result<f64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// The anonymous resident memory (RssAnon: heap, stacks; not the binary's code and data
+/// pages, which a server faults in as it first runs a path) of process `pid`, in bytes.
+pub fn anonymous_resident_bytes(pid: u32) -> std::io::Result<f64> {
+    status_bytes(pid, "RssAnon:")
+}
+
+fn status_bytes(pid: u32, field: &str) -> std::io::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse::<f64>().ok())
         .map(|kib| kib * 1024.0)
-        .ok_or_else(|| std::io::Error::other(format!("no VmRSS for process {pid}")))
+        .ok_or_else(|| std::io::Error::other(format!("no {field} for process {pid}")))
 }

@@ -119,7 +119,7 @@ impl<R> ClientBuilder<R> {
     pub fn new(url: &str) -> Self {
         Self {
             request: ClientRequest::new(url),
-            config: Arc::new(Config::default()),
+            config: crate::handshake::DEFAULT_CONFIG.clone(),
             #[cfg(feature = "rustls")]
             tls_config: None,
             proxy: ProxyChoice::Environment,

@@ -3,7 +3,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use wsflow::{Accept, ClientHandshake, Config, HandshakeError, Request, Response, ServerHandshake};
 
@@ -13,6 +13,10 @@ use crate::runtime::AsyncStream;
 use crate::server::{decide, request_of, Accepted, Decision};
 use crate::trace::{self, ConnectionSpan};
 use crate::{ClientBuilder, Error, SansIo, WebSocket};
+
+/// [`Config::default`], shared: a connection keeps its configuration for its whole life,
+/// and one allocated per connection would be about 230 bytes of every idle connection.
+pub(crate) static DEFAULT_CONFIG: LazyLock<Arc<Config>> = LazyLock::new(|| Arc::new(Config::default()));
 
 /// What an async adapter's `connect` and `connect_on` return.
 pub type Connecting<S> = Pin<Box<dyn Future<Output = Result<(WebSocket<S>, Response), Error>> + Send>>;
@@ -24,7 +28,7 @@ pub type Connecting<S> = Pin<Box<dyn Future<Output = Result<(WebSocket<S>, Respo
 /// [`Error::Handshake`] for a malformed request (answered with the matching HTTP error), a
 /// plain HTTP request or a timeout; [`Error::Transport`] if the stream fails.
 pub async fn accept<S: AsyncStream>(stream: S) -> Result<WebSocket<S>, Error> {
-    match accept_with(stream, Arc::new(Config::default()), |_| Decision::Accept(Accept::new())).await? {
+    match accept_with(stream, DEFAULT_CONFIG.clone(), |_| Decision::Accept(Accept::new())).await? {
         Accepted::WebSocket(websocket, _) => Ok(websocket),
         Accepted::Responded(_) => Err(HandshakeError::BadHeader("Upgrade: websocket").into()),
     }

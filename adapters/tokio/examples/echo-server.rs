@@ -4,14 +4,20 @@
 //! is accepted when a client offers it.
 //!
 //! `cargo run -p wsflow-tokio --example echo-server -- [ADDR]` (default 127.0.0.1:9002)
+//!
+//! Lean per connection (the load test measures this binary: `loadtest --only
+//! example:wsflow-tokio,...`): the task is the connection's future itself (one async fn),
+//! the request is not kept once accepted, and nothing is allocated per connection for the
+//! bookkeeping of the shutdown (each task holds a clone of one channel's sender, and the
+//! channel closes once every clone is gone).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, Notify};
 use wsflow_tokio::wsflow::DeflateConfig;
-use wsflow_tokio::{Accept, Accepted, Config, Decision, Error, Message};
+use wsflow_tokio::{Accept, Accepted, Config, Decision, Error, Message, Request};
 
 /// Subprotocols the server speaks (echo either way), chosen in the client's order.
 const SUBPROTOCOLS: &[&str] = &["chat", "superchat"];
@@ -25,45 +31,58 @@ async fn main() -> std::io::Result<()> {
     config.deflate(Some(DeflateConfig::default()));
     let config = Arc::new(config);
     let stop_listening = Arc::new(Notify::new());
-    let mut connections = JoinSet::new();
+    // Every connection's task holds a sender: `recv` answers `None` once all are dropped.
+    let (open, mut all_done) = mpsc::channel::<()>(1);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (tcp, peer) = accepted?;
-                let (stop_listening, config) = (stop_listening.clone(), config.clone());
-                connections.spawn(async move {
-                    if let Err(error) = echo(tcp, config, &stop_listening).await {
-                        eprintln!("echo-server: {peer}: {error}");
-                    }
-                });
+                tokio::spawn(connection(tcp, peer, config.clone(), stop_listening.clone(), open.clone()));
             }
             () = stop_listening.notified() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
-    println!(
-        "echo-server: stopped listening, waiting for {} connection(s)",
-        connections.len()
-    );
-    while connections.join_next().await.is_some() {}
+    drop(open);
+    println!("echo-server: stopped listening, waiting for the open connections");
+    let _ = all_done.recv().await;
     Ok(())
 }
 
-async fn echo(tcp: TcpStream, config: Arc<Config>, stop_listening: &Notify) -> Result<(), Error> {
-    tcp.set_nodelay(true)?;
-    let accepted = wsflow_tokio::accept_with(tcp, config, |request| {
-        Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS))
-    })
-    .await?;
-    let Accepted::WebSocket(mut websocket, _) = accepted else {
-        return Ok(()); // a plain HTTP request, answered with 426
+/// One connection's task: echoes until the peer closes, and reports an error. One async
+/// fn without `?` (each error reported where it happens): a nested `echo(..).await` would
+/// hold the arguments of both in the task for the connection's life (about 150 bytes).
+/// `_open` is dropped when it ends.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    config: Arc<Config>,
+    stop_listening: Arc<Notify>,
+    _open: mpsc::Sender<()>,
+) {
+    let report = |error: Error| eprintln!("echo-server: {peer}: {error}");
+    if let Err(error) = tcp.set_nodelay(true) {
+        return report(error.into());
+    }
+    let hook = |request: &Request| Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS));
+    // Taken apart at once: kept in a variable, the `Accepted` (the request with it) would
+    // stay in the task, beside the WebSocket moved out of it, for the connection's life.
+    let mut websocket = match wsflow_tokio::accept_with(tcp, config, hook).await {
+        Ok(Accepted::WebSocket(websocket, _request)) => websocket,
+        Ok(Accepted::Responded(_)) => return, // a plain HTTP request, answered with 426
+        Err(error) => return report(error),
     };
-    while let Some(message) = websocket.recv_message().await? {
+    loop {
+        let message = match websocket.recv_message().await {
+            Ok(Some(message)) => message,
+            Ok(None) => return, // closed
+            Err(error) => return report(error),
+        };
         if matches!(&message, Message::Text(text) if text.as_str() == "stop-listening") {
             stop_listening.notify_one();
         }
-        websocket.send(message).await?;
+        if let Err(error) = websocket.send(message).await {
+            return report(error);
+        }
     }
-    Ok(())
 }

@@ -43,9 +43,15 @@ impl Drive {
     }
 }
 
-/// Runs one client library in a child process against `port`.
+/// Runs one client library in a child process against `port`. `NAME@PATH` runs NAME's
+/// client as built into another `loadtest` binary at PATH (e.g. a copy built from another
+/// commit), to compare both in the same rounds.
 pub fn drive(name: &str, port: u16, connections: usize, in_flight: usize, size: usize, secs: f64) -> Result<Drive> {
-    let output = std::process::Command::new(std::env::current_exe()?)
+    let (name, exe) = match name.split_once('@') {
+        Some((name, path)) => (name, std::path::PathBuf::from(path)),
+        None => (name, std::env::current_exe()?),
+    };
+    let output = std::process::Command::new(exe)
         .args(["--drive", name])
         .args([
             port.to_string(),

@@ -42,6 +42,8 @@ use tokio::net::TcpStream;
 const PATTERNS: usize = 16;
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const IDLE_CONNECTIONS: usize = 1000;
+/// Connections opened and closed before the idle scenario's first reading.
+const IDLE_WARM_UP: usize = 16;
 /// Rounds of the load scenarios (odd: the median is a measured value).
 const ROUNDS: u32 = 5;
 
@@ -107,7 +109,7 @@ fn main() {
             .unwrap_or_else(|error| panic!("load: {error}"))
     };
     // The idle scenario in rounds too (a fresh server process each time), servers in turn.
-    let mut idle: Vec<Vec<f64>> = vec![Vec::new(); only.len()];
+    let mut idle: Vec<Vec<(f64, f64)>> = vec![Vec::new(); only.len()];
     for round in 1..=idle_rounds {
         for (name, kib) in only.iter().zip(&mut idle) {
             eprintln!("loadtest: idle, {name} (round {round} of {idle_rounds})");
@@ -120,16 +122,17 @@ fn main() {
     }
     let mut rows = Vec::new();
     for ((name, load), mut kib) in only.iter().zip(loads).zip(idle) {
-        kib.sort_by(f64::total_cmp);
-        if idle_rounds > 1 {
-            let all: Vec<String> = kib.iter().map(|kib| format!("{kib:.2}")).collect();
-            println!(
-                "idle KiB/conn, {name}: median {:.2}, all {}",
-                kib[kib.len() / 2],
-                all.join(" ")
-            );
-        }
-        let idle_kib = kib[kib.len() / 2];
+        kib.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let all: Vec<String> = kib.iter().map(|kib| format!("{:.2}", kib.0)).collect();
+        let mut total: Vec<f64> = kib.iter().map(|kib| kib.1).collect();
+        total.sort_by(f64::total_cmp);
+        println!(
+            "idle KiB/conn, {name}: anonymous median {:.2}, all {}; VmRSS median {:.2}",
+            kib[kib.len() / 2].0,
+            all.join(" "),
+            total[total.len() / 2]
+        );
+        let idle_kib = kib[kib.len() / 2].0;
         rows.push((name.clone(), Row { idle_kib, ..load }));
     }
     if !idle_only {
@@ -288,7 +291,7 @@ fn run_wss(args: &[String]) {
     let mut rows = Vec::new();
     let mut handshakes = Vec::new();
     for (name, load) in only.iter().zip(loads) {
-        let idle_kib = runtime
+        let (idle_kib, _) = runtime
             .block_on(measure_idle(name))
             .unwrap_or_else(|error| panic!("{name}: {error}"));
         rows.push((name.clone(), Row { idle_kib, ..load }));
@@ -475,10 +478,12 @@ fn median_row(rows: &[Row]) -> Row {
     }
 }
 
-/// Server RSS per idle connection, in KiB, on a fresh server process.
-async fn measure_idle(name: &str) -> Result<f64> {
+/// Server memory per idle connection, in KiB, on a fresh server process: anonymous
+/// resident memory, and VmRSS (see `idle_rss_per_connection`).
+async fn measure_idle(name: &str) -> Result<(f64, f64)> {
     let server = Server::start(name)?;
-    Ok(idle_rss_per_connection(&server).await? / 1024.0)
+    let (anonymous, total) = idle_rss_per_connection(&server).await?;
+    Ok((anonymous / 1024.0, total / 1024.0))
 }
 
 /// An echo server in a child process of ours, killed when dropped.
@@ -549,6 +554,11 @@ impl Server {
     /// Resident memory in bytes.
     fn rss(&self) -> Result<f64> {
         Ok(wsflow_bench::resident_bytes(self.child.id())?)
+    }
+
+    /// Anonymous resident memory (heap and stacks) in bytes.
+    fn anonymous_rss(&self) -> Result<f64> {
+        Ok(wsflow_bench::anonymous_resident_bytes(self.child.id())?)
     }
 
     /// Connects and upgrades, over TLS to the `wss:` servers.
@@ -800,25 +810,42 @@ async fn close(tcp: &mut Stream) {
 }
 
 /// Opens `IDLE_CONNECTIONS` connections, each echoing one message, and returns the
-/// server's resident memory growth per connection.
-async fn idle_rss_per_connection(server: &Server) -> Result<f64> {
+/// server's anonymous resident memory growth per connection (heap and stacks), and its
+/// VmRSS growth (which also counts the pages of the binary's code faulted in as the
+/// connections first run it: 0.1-1.2 KiB per connection over 1,000 of them, the more the
+/// bigger the binary, so not a connection's cost). Connections opened and closed before
+/// the first reading (`IDLE_WARM_UP`) leave out what a server sets up once (the threads'
+/// malloc arenas, a thread-local buffer's first page).
+async fn idle_rss_per_connection(server: &Server) -> Result<(f64, f64)> {
     let frames = Frames::new(16);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = server.rss()?;
     let mut open = Vec::with_capacity(IDLE_CONNECTIONS);
+    for _ in 0..IDLE_WARM_UP {
+        open.push(echo_once(server, &frames).await?);
+    }
+    for mut tcp in open.drain(..) {
+        close(&mut tcp).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = (server.anonymous_rss()?, server.rss()?);
     for _ in 0..IDLE_CONNECTIONS {
-        let mut tcp = server.connect().await?;
-        tcp.write_all(&frames.masked[0]).await?;
-        let mut echo = vec![0u8; frames.echoes[0].len()];
-        tcp.read_exact(&mut echo).await?;
-        if echo != frames.echoes[0] {
-            return Err("idle echo differs".into());
-        }
-        open.push(tcp);
+        open.push(echo_once(server, &frames).await?);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = server.rss()?;
-    Ok((after - before) / IDLE_CONNECTIONS as f64)
+    let after = (server.anonymous_rss()?, server.rss()?);
+    let per_connection = |grown: f64| grown / IDLE_CONNECTIONS as f64;
+    Ok((per_connection(after.0 - before.0), per_connection(after.1 - before.1)))
+}
+
+/// A new connection that has echoed one 16-byte message.
+async fn echo_once(server: &Server, frames: &Frames) -> Result<Stream> {
+    let mut tcp = server.connect().await?;
+    tcp.write_all(&frames.masked[0]).await?;
+    let mut echo = vec![0u8; frames.echoes[0].len()];
+    tcp.read_exact(&mut echo).await?;
+    if echo != frames.echoes[0] {
+        return Err("idle echo differs".into());
+    }
+    Ok(tcp)
 }
 
 fn percentile(sorted: &[Duration], quantile: f64) -> f64 {

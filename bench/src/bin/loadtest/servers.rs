@@ -61,7 +61,7 @@ pub fn example_binary(library: &str) -> Result<std::path::PathBuf> {
     let build = format!(
         "build it with `cargo build --release -p {library} --example echo-server` from the \
          repository root, with the same CARGO_TARGET_DIR as loadtest (its examples/ is {}), \
-         or set WSFLOW_EXAMPLE to the binary",
+         or name the binary as a server bin:PATH",
         dir.display()
     );
     // `echo_server-HASH.d` names the example's source; the newest such binary is the one.
@@ -122,6 +122,9 @@ pub fn serve(name: &str) {
 }
 
 /// A task per connection on tokio's default (multi-threaded) runtime, as `#[tokio::main]`.
+/// The task is the connection's future itself: an `async move { let _ = echo.await; }`
+/// around it would hold it twice (the captured future and the one awaited), about 1 KiB
+/// more per idle wsflow connection, and as much more for every other server.
 pub(crate) fn serve_tokio<F>(listener: StdListener, echo: impl Fn(TcpStream) -> F + Send + Sync + 'static)
 where
     F: Future<Output = Result> + Send + 'static,
@@ -130,10 +133,7 @@ where
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tcp.set_nodelay(true).unwrap();
-            let connection = echo(tcp);
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
+            tokio::spawn(echo(tcp));
         }
     });
 }
@@ -342,19 +342,18 @@ fn serve_smol(listener: StdListener) {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tcp.set_nodelay(true).unwrap();
-            smol::spawn(async move {
-                let echo = async {
-                    let mut websocket = wsflow_smol::accept(tcp).await?;
-                    while let Some(message) = websocket.recv_message().await? {
-                        websocket.send(message).await?;
-                    }
-                    Ok::<_, wsflow_smol::Error>(())
-                };
-                let _ = echo.await;
-            })
-            .detach();
+            // The connection's future itself, as with tokio (see `serve_tokio`).
+            smol::spawn(wsflow_smol_echo(tcp)).detach();
         }
     });
+}
+
+async fn wsflow_smol_echo(tcp: smol::net::TcpStream) -> std::result::Result<(), wsflow_smol::Error> {
+    let mut websocket = wsflow_smol::accept(tcp).await?;
+    while let Some(message) = websocket.recv_message().await? {
+        websocket.send(message).await?;
+    }
+    Ok(())
 }
 
 /// As wsflow-blocking's echo-server example: a thread per connection.
