@@ -25,6 +25,12 @@ pub enum Decision {
 }
 
 /// What `accept_with` did with a request, in every adapter (`W` is the adapter's WebSocket).
+///
+/// Take it apart where it is returned: `let Accepted::WebSocket(ws, _) = accept_with(..).await?
+/// else { .. }`. Bound to a name first and then only partly moved out of (`let accepted =
+/// ..; let Accepted::WebSocket(ws, _) = accepted else ..`), it keeps the request's head
+/// (about 1 KiB) alive as long as the name is in scope, in an async server the connection's
+/// whole life.
 #[derive(Debug)]
 // A short-lived return value, matched at once: boxing the connection would cost an allocation.
 #[allow(clippy::large_enum_variant)]

@@ -58,9 +58,9 @@ async fn echo(stream: TcpStream, config: Arc<Config>, stop: &channel::Sender<()>
     stream.set_nodelay(true)?;
     let accepted = wsflow_smol::accept_with(stream, config, |request| {
         Decision::Accept(Accept::new().subprotocol_from(request, SUBPROTOCOLS))
-    })
-    .await?;
-    let Accepted::WebSocket(mut socket, _) = accepted else {
+    });
+    // Taken apart where it is returned: the request is dropped at once.
+    let Accepted::WebSocket(mut socket, _) = accepted.await? else {
         return Ok(()); // a plain HTTP request, answered with 426
     };
     while let Some(message) = socket.recv_message().await? {

@@ -68,8 +68,10 @@ pub async fn serve(listener: TcpListener, config: Arc<Config>) -> std::io::Resul
 /// meanwhile (`recv_forwarding`).
 async fn member(tcp: TcpStream, config: Arc<Config>, hub: &Hub) -> Result<(), Error> {
     tcp.set_nodelay(true)?;
-    let accepted = wsflow_tokio::accept_with(tcp, config, |_| Decision::Accept(Accept::new())).await?;
-    let Accepted::WebSocket(mut websocket, _) = accepted else {
+    // Taken apart where it is returned: the request is dropped at once.
+    let Accepted::WebSocket(mut websocket, _) =
+        wsflow_tokio::accept_with(tcp, config, |_| Decision::Accept(Accept::new())).await?
+    else {
         return Ok(()); // a plain HTTP request, answered with 426
     };
     let subscriber = hub.subscriber();

@@ -41,9 +41,8 @@ pub fn serve(listener: std::net::TcpListener) {
         async move {
             let accepted = wsflow_tokio::accept_with(tcp, config, |_| {
                 wsflow_tokio::Decision::Accept(wsflow_tokio::Accept::new())
-            })
-            .await?;
-            let wsflow_tokio::Accepted::WebSocket(mut websocket, _) = accepted else {
+            });
+            let wsflow_tokio::Accepted::WebSocket(mut websocket, _) = accepted.await? else {
                 return Ok(());
             };
             while let Some(message) = websocket.recv_message().await? {

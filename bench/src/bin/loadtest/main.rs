@@ -210,12 +210,13 @@ fn run_fanout(args: &[String]) {
             runtime
                 .block_on(measure_idle("wsflow-tokio"))
                 .unwrap_or_else(|error| panic!("idle: {error}"))
+                .0
         })
         .collect();
     idle.sort_by(f64::total_cmp);
     println!();
     println!(
-        "wsflow-tokio echo server, idle connection (the RSS target), same run: {:.1} KiB (of {:.1}, {:.1}, {:.1})",
+        "wsflow-tokio echo server, idle connection (the RSS target, anonymous RSS), same run: {:.2} KiB (of {:.2}, {:.2}, {:.2})",
         idle[1], idle[0], idle[1], idle[2]
     );
 }
