@@ -167,14 +167,7 @@ fn run_fanout(args: &[String]) {
                     .collect()
             }
             "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
-            "--only" => {
-                only = rest
-                    .next()
-                    .expect("--only a,b")
-                    .split(',')
-                    .map(|name| format!("fanout:{}", name.trim_start_matches("fanout:")))
-                    .collect()
-            }
+            "--only" => only = only_with_prefix(rest.next().expect("--only a,b"), "fanout:"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -183,24 +176,12 @@ fn run_fanout(args: &[String]) {
         .build()
         .unwrap();
     for count in members {
-        let mut rounds: Vec<Vec<fanout::FanoutRow>> = vec![Vec::new(); only.len()];
-        for round in 1..=3 {
-            for (name, rows) in only.iter().zip(&mut rounds) {
-                eprintln!("loadtest: fan-out round {round} of 3, {name}, {count} members");
-                let row = runtime
-                    .block_on(fanout::measure(name, count, Duration::from_secs_f64(seconds)))
-                    .unwrap_or_else(|error| panic!("{name}: {error}"));
-                rows.push(row);
-            }
-        }
-        let medians: Vec<(String, fanout::FanoutRow)> = only
-            .iter()
-            .zip(rounds)
-            .map(|(name, mut rows)| {
-                rows.sort_by(|a, b| a.cpu_us_per_delivery.total_cmp(&b.cpu_us_per_delivery));
-                (name.clone(), rows[rows.len() / 2])
-            })
-            .collect();
+        let medians = medians_of_three_rounds(
+            &only,
+            &format!("fan-out, {count} members,"),
+            |name| runtime.block_on(fanout::measure(name, count, Duration::from_secs_f64(seconds))),
+            |row| row.cpu_us_per_delivery,
+        );
         fanout::print(&medians, count);
     }
     // The RSS target's reference, in the same run: wsflow-tokio's echo server, an idle
@@ -221,6 +202,37 @@ fn run_fanout(args: &[String]) {
     );
 }
 
+/// `--only a,b` for a scenario whose server names carry `prefix` (given with or without it).
+fn only_with_prefix(list: &str, prefix: &str) -> Vec<String> {
+    list.split(',')
+        .map(|name| format!("{prefix}{}", name.trim_start_matches(prefix)))
+        .collect()
+}
+
+/// Three rounds that take the servers in turn, each `measure`d on a fresh process; the
+/// median row of each server by `key`.
+fn medians_of_three_rounds<T: Copy>(
+    only: &[String],
+    label: &str,
+    mut measure: impl FnMut(&str) -> Result<T>,
+    key: impl Fn(&T) -> f64,
+) -> Vec<(String, T)> {
+    let mut rounds: Vec<Vec<T>> = vec![Vec::new(); only.len()];
+    for round in 1..=3 {
+        for (name, rows) in only.iter().zip(&mut rounds) {
+            eprintln!("loadtest: {label} round {round} of 3, {name}");
+            rows.push(measure(name).unwrap_or_else(|error| panic!("{name}: {error}")));
+        }
+    }
+    only.iter()
+        .zip(rounds)
+        .map(|(name, mut rows)| {
+            rows.sort_by(|a, b| key(a).total_cmp(&key(b)));
+            (name.clone(), rows[rows.len() / 2])
+        })
+        .collect()
+}
+
 /// `--deflate-echo [--secs S] [--only a,b]`: echo with permessage-deflate against Node `ws`
 /// and Python `websockets` (see deflate_echo.rs), in rounds that take the servers in turn
 /// (medians of three).
@@ -232,14 +244,7 @@ fn run_deflate_echo(args: &[String]) {
         match arg.as_str() {
             "--deflate-echo" => {}
             "--secs" => seconds = rest.next().and_then(|s| s.parse().ok()).expect("--secs SECONDS"),
-            "--only" => {
-                only = rest
-                    .next()
-                    .expect("--only a,b")
-                    .split(',')
-                    .map(|name| format!("deflate:{}", name.trim_start_matches("deflate:")))
-                    .collect()
-            }
+            "--only" => only = only_with_prefix(rest.next().expect("--only a,b"), "deflate:"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -247,24 +252,12 @@ fn run_deflate_echo(args: &[String]) {
         .enable_all()
         .build()
         .unwrap();
-    let mut rounds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); only.len()];
-    for round in 1..=3 {
-        for (name, rows) in only.iter().zip(&mut rounds) {
-            eprintln!("loadtest: deflate echo round {round} of 3, {name}");
-            let row = runtime
-                .block_on(deflate_echo::measure(name, Duration::from_secs_f64(seconds)))
-                .unwrap_or_else(|error| panic!("{name}: {error}"));
-            rows.push(row);
-        }
-    }
-    let medians: Vec<(String, (f64, f64))> = only
-        .iter()
-        .zip(rounds)
-        .map(|(name, mut rows)| {
-            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (name.clone(), rows[rows.len() / 2])
-        })
-        .collect();
+    let medians = medians_of_three_rounds(
+        &only,
+        "deflate echo",
+        |name| runtime.block_on(deflate_echo::measure(name, Duration::from_secs_f64(seconds))),
+        |row| row.0,
+    );
     deflate_echo::print(&medians);
 }
 
