@@ -211,6 +211,7 @@ impl Server {
                     hub: hub.clone(),
                     subscriber,
                     batch: Vec::new(),
+                    too_slow: false,
                 };
                 session.run(&commands, &mut broadcaster, None)?
             }
@@ -276,6 +277,17 @@ struct Broadcaster {
     hub: Hub,
     subscriber: Subscriber,
     batch: Vec<PreparedMessage>,
+    /// The hub gave up on this client and its close has begun.
+    too_slow: bool,
+}
+
+impl Broadcaster {
+    fn close_too_slow<S: Socket>(&mut self, session: &mut Session<S>) -> io::Result<()> {
+        self.too_slow = true;
+        session
+            .close(CloseCode::POLICY_VIOLATION, "too slow for the broadcast")
+            .map_err(io::Error::from)
+    }
 }
 
 impl<S: Socket> Handler<S> for Broadcaster {
@@ -287,6 +299,14 @@ impl<S: Socket> Handler<S> for Broadcaster {
     }
 
     fn outgoing(&mut self, session: &mut Session<S>) -> io::Result<bool> {
+        if self.too_slow {
+            return Ok(false);
+        }
+        // Given up on by the hub: closed at once, even while its socket is full.
+        let noop = &mut std::task::Context::from_waker(std::task::Waker::noop());
+        if self.subscriber.poll_too_slow(noop).is_ready() {
+            return self.close_too_slow(session).map(|()| false);
+        }
         let mut sent = false;
         while session.has_room() {
             match self.subscriber.try_batch(&mut self.batch) {
@@ -297,9 +317,7 @@ impl<S: Socket> Handler<S> for Broadcaster {
                     sent = true;
                 }
                 Some(Delivery::TooSlow) => {
-                    session
-                        .close(CloseCode::POLICY_VIOLATION, "too slow for the broadcast")
-                        .map_err(io::Error::from)?;
+                    self.close_too_slow(session)?;
                     break;
                 }
                 Some(Delivery::Closed) | None => break,

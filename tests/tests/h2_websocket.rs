@@ -565,6 +565,28 @@ async fn wsflow_http2_client_an_unread_websocket_does_not_stop_the_others() {
     drop(unread);
 }
 
+/// A WebSocket dropped as soon as it has closed still delivers its last frames: the close
+/// echo of a close the server started reaches the server (its close is clean, with the
+/// code it sent), for several WebSockets in a row on one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsflow_http2_client_dropped_at_once_after_closing_still_sends_its_close() {
+    let mut server = serve_tuned().await;
+    let builder = wsflow_tokio::ClientBuilder::new(&format!("ws://{}/echo", server.addr));
+    let (mut client, driver) = wsflow_io::Http2Client::connect(&builder).await.unwrap();
+    tokio::spawn(driver);
+    for n in 0..20u16 {
+        let (mut socket, _) = client.open(builder.clone()).await.unwrap();
+        socket.send_text(format!("close:{}", 4000 + n)).await.unwrap();
+        while socket.recv_message().await.unwrap().is_some() {}
+        drop(socket);
+        let code = tokio::time::timeout(Duration::from_secs(10), server.ends.recv())
+            .await
+            .expect("the server's WebSocket ended")
+            .unwrap();
+        assert_eq!(code, 4000 + n, "the close echo of WebSocket {n} was lost");
+    }
+}
+
 /// The same client on smol: `Http2Client::connect` over h2c, its driver spawned on smol,
 /// two WebSockets on the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -418,3 +418,48 @@ fn the_blocking_adapter_sends_what_a_hub_delivers() {
         writer.join().unwrap();
     });
 }
+
+/// A one-task member (`recv_forwarding`) whose writes keep going over its high-water mark
+/// (a mark of one byte: every batch passes it until written) still takes every message the
+/// hub queues while it writes: the last of a burst is not left in the hub until something
+/// else wakes the task.
+#[test]
+fn a_one_task_member_over_its_mark_still_takes_the_last_message_of_a_burst() {
+    common::within("recv_forwarding over the mark", || {
+        common::tokio_block_on_multi(async {
+            let hub = Hub::new(HubConfig {
+                queue_len: 100_000,
+                ..HubConfig::default()
+            });
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("ws://{}/", listener.local_addr().unwrap());
+            let member_hub = hub.clone();
+            tokio::spawn(async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut websocket = wsflow_tokio::accept(tcp).await.unwrap();
+                websocket.set_high_water_mark(1);
+                let subscriber = member_hub.subscriber();
+                subscriber.subscribe("room");
+                websocket.send_text("subscribed").await.unwrap();
+                while let Ok(Some(_)) = websocket.recv_forwarding(&subscriber, |_| None).await {}
+            });
+            let (mut client, _) = wsflow_tokio::ClientBuilder::new(&url).connect().await.unwrap();
+            assert_eq!(client.recv_message().await.unwrap(), Some(Message::text("subscribed")));
+            for round in 0..20 {
+                let payload = Bytes::from(vec![round as u8; 32 << 10]);
+                for n in 0..50 {
+                    hub.publish("room", Message::binary(payload.clone()));
+                    if n % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                for n in 0..50 {
+                    let message = tokio::time::timeout(Duration::from_secs(5), client.recv_message()).await;
+                    let message =
+                        message.unwrap_or_else(|_| panic!("round {round}: message {n} of 50 stuck in the hub"));
+                    assert_eq!(message.unwrap().map(|m| m.len()), Some(32 << 10));
+                }
+            }
+        });
+    });
+}

@@ -25,6 +25,7 @@ use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -67,6 +68,8 @@ const MAX_HEADER_LIST: u32 = 64 << 10;
 /// ```
 pub struct Http2Client<R> {
     send: h2::client::SendRequest<Bytes>,
+    /// Where dropped WebSockets leave their streams for the driver (see [`Parked`]).
+    parked: Arc<Mutex<Parked>>,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -83,6 +86,9 @@ impl<R> std::fmt::Debug for Http2Client<R> {
 #[must_use = "the HTTP/2 connection only runs while its driver is polled"]
 pub struct Http2Driver<S: AsyncStream> {
     connection: h2::client::Connection<H2Io<S>, Bytes>,
+    parked: Arc<Mutex<Parked>>,
+    /// Fires at the earliest parked stream's deadline.
+    timer: Option<<S::Runtime as Runtime>::Timer>,
 }
 
 impl<S: AsyncStream> std::fmt::Debug for Http2Driver<S> {
@@ -95,8 +101,69 @@ impl<S: AsyncStream> Future for Http2Driver<S> {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.connection).poll(cx).map_err(h2_error)
+        let this = &mut *self;
+        if let Some(deadline) = lock(&this.parked).poll(cx, S::Runtime::now()) {
+            match &mut this.timer {
+                Some(timer) => timer.reset(deadline),
+                None => this.timer = Some(S::Runtime::timer(deadline)),
+            }
+            if let Some(timer) = &mut this.timer {
+                if timer.poll_fired(cx).is_ready() {
+                    cx.waker().wake_by_ref(); // the deadline has passed: poll again
+                }
+            }
+        }
+        Pin::new(&mut this.connection).poll(cx).map_err(h2_error)
     }
+}
+
+/// Streams of WebSockets that were dropped after ending their side while the server had
+/// not ended its own. Dropping h2's handles then would reset the stream (`CANCEL`) and
+/// discard what is still buffered for it, such as the close echo of a close the server
+/// started: the driver holds them instead, reading (and discarding) what still comes, until
+/// the server ends the stream or the close timeout passes.
+#[derive(Default)]
+struct Parked {
+    streams: Vec<ParkedStream>,
+    waker: Option<std::task::Waker>,
+}
+
+struct ParkedStream {
+    /// Held so that the stream is not reset while it is parked.
+    _send: h2::SendStream<Bytes>,
+    recv: h2::RecvStream,
+    /// How long it may stay: the deadline is set when the driver first sees it.
+    linger: Duration,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Parked {
+    /// Reads what the parked streams receive; lets go of those the server ended, that
+    /// failed, or whose deadline has passed. Returns the next deadline, if any is left.
+    fn poll(&mut self, cx: &mut Context<'_>, now: std::time::Instant) -> Option<std::time::Instant> {
+        if !self.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        self.streams.retain_mut(|parked| {
+            if now >= *parked.deadline.get_or_insert(now + parked.linger) {
+                return false;
+            }
+            loop {
+                match parked.recv.poll_data(cx) {
+                    Poll::Ready(Some(Ok(data))) => {
+                        let _ = parked.recv.flow_control().release_capacity(data.len());
+                    }
+                    Poll::Ready(_) => return false,
+                    Poll::Pending => return true,
+                }
+            }
+        });
+        self.streams.iter().filter_map(|parked| parked.deadline).min()
+    }
+}
+
+fn lock(parked: &Mutex<Parked>) -> std::sync::MutexGuard<'_, Parked> {
+    parked.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<R: Runtime> Http2Client<R> {
@@ -132,11 +199,18 @@ impl<R: Runtime> Http2Client<R> {
             ping.poll_pong(cx).map(|pong| pong.map(drop).map_err(h2_error))
         });
         within::<R, _>(deadline, pong).await?;
+        let parked = Arc::new(Mutex::new(Parked::default()));
         let client = Self {
             send,
+            parked: parked.clone(),
             _runtime: PhantomData,
         };
-        Ok((client, Http2Driver { connection }))
+        let driver = Http2Driver {
+            connection,
+            parked,
+            timer: None,
+        };
+        Ok((client, driver))
     }
 
     /// Opens a new HTTP/2 connection to `builder`'s server, the way the adapter's `connect`
@@ -231,14 +305,12 @@ impl<R: Runtime> Http2Client<R> {
         let request = request
             .body(())
             .map_err(|error| Error::Transport(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
+        // Waiting for a free stream (the server's limit of concurrent streams) is not
+        // bounded; the answer is, by the handshake timeout.
+        poll_fn(|cx| self.send.poll_ready(cx)).await.map_err(h2_error)?;
+        let (response, send) = self.send.send_request(request, false).map_err(h2_error)?;
         let deadline = R::now() + builder.get_config().get_handshake_timeout();
-        let send_request = &mut self.send;
-        let response = within::<R, _>(deadline, async {
-            poll_fn(|cx| send_request.poll_ready(cx)).await.map_err(h2_error)?;
-            let (response, send) = send_request.send_request(request, false).map_err(h2_error)?;
-            Ok((response.await.map_err(h2_error)?, send))
-        });
-        let (response, send) = response.await?;
+        let response = within::<R, _>(deadline, async { response.await.map_err(h2_error) }).await?;
         let (parts, recv) = response.into_parts();
         let head = Response::from(&parts);
         if !parts.status.is_success() {
@@ -246,8 +318,10 @@ impl<R: Runtime> Http2Client<R> {
         }
         let connection = negotiation.into_connection(R::now(), &head).map_err(Error::Handshake)?;
         let stream = Http2Stream {
-            send,
-            recv,
+            send: Some(send),
+            recv: Some(recv),
+            parked: self.parked.clone(),
+            linger: builder.get_config().get_close_timeout(),
             read: Bytes::new(),
             ended: false,
             _runtime: PhantomData,
@@ -332,12 +406,19 @@ impl<S: AsyncStream> tokio::io::AsyncWrite for H2Io<S> {
 /// the WebSocket consumes them (so a slow reader holds back only its own stream's
 /// sender), writes wait for the stream's send window, shutdown ends the stream.
 pub struct Http2Stream<R> {
-    send: h2::SendStream<Bytes>,
-    recv: h2::RecvStream,
+    /// `None` only once dropped.
+    send: Option<h2::SendStream<Bytes>>,
+    recv: Option<h2::RecvStream>,
     /// Received and not yet read.
     read: Bytes,
     /// `END_STREAM` sent.
     ended: bool,
+    /// The driver's, for the stream if it is dropped before the server ended it.
+    parked: Arc<Mutex<Parked>>,
+    /// How long a dropped stream may wait for the server's end ([`Config::close_timeout`]).
+    ///
+    /// [`Config::close_timeout`]: wsflow::Config::close_timeout
+    linger: Duration,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -350,6 +431,30 @@ impl<R> std::fmt::Debug for Http2Stream<R> {
     }
 }
 
+impl<R> Drop for Http2Stream<R> {
+    /// A stream whose server has not ended it would be reset as its handles drop, and what
+    /// is still buffered for it (the last frames, a close echo) discarded: once our side
+    /// has ended, the driver holds it until the server ends it or the close timeout passes.
+    fn drop(&mut self) {
+        let (Some(send), Some(recv)) = (self.send.take(), self.recv.take()) else {
+            return;
+        };
+        if !self.ended || recv.is_end_stream() {
+            return;
+        }
+        let mut parked = lock(&self.parked);
+        parked.streams.push(ParkedStream {
+            _send: send,
+            recv,
+            linger: self.linger,
+            deadline: None,
+        });
+        if let Some(waker) = parked.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
 impl<R: Runtime> AsyncStream for Http2Stream<R> {
     type Runtime = R;
 
@@ -358,10 +463,13 @@ impl<R: Runtime> AsyncStream for Http2Stream<R> {
             return Poll::Ready(Ok(0));
         }
         while self.read.is_empty() {
-            match ready!(self.recv.poll_data(cx)) {
+            let Some(recv) = self.recv.as_mut() else {
+                return Poll::Ready(Ok(0));
+            };
+            match ready!(recv.poll_data(cx)) {
                 Some(Ok(data)) => {
                     // Received data counts against the windows until released.
-                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    let _ = recv.flow_control().release_capacity(data.len());
                     self.read = data;
                 }
                 None => return Poll::Ready(Ok(0)),
@@ -377,26 +485,25 @@ impl<R: Runtime> AsyncStream for Http2Stream<R> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.ended {
+        let Some(send) = self.send.as_mut().filter(|_| !self.ended) else {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        self.send.reserve_capacity(buf.len());
+        };
+        send.reserve_capacity(buf.len());
         loop {
-            let capacity = self.send.capacity();
+            let capacity = send.capacity();
             if capacity > 0 {
                 let len = capacity.min(buf.len());
-                self.send
-                    .send_data(Bytes::copy_from_slice(&buf[..len]), false)
+                send.send_data(Bytes::copy_from_slice(&buf[..len]), false)
                     .map_err(h2_io_error)?;
                 return Poll::Ready(Ok(len));
             }
-            match self.send.poll_capacity(cx) {
+            match send.poll_capacity(cx) {
                 Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(h2_io_error(error))),
                 Poll::Ready(None) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
                 Poll::Pending => {
                     // A reset while waiting for the window ends the wait.
-                    return match self.send.poll_reset(cx) {
+                    return match send.poll_reset(cx) {
                         Poll::Ready(Ok(reason)) => Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::ConnectionReset,
                             format!("stream reset: {reason}"),
@@ -422,9 +529,9 @@ impl<R: Runtime> AsyncStream for Http2Stream<R> {
     }
 
     fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.ended {
+        if let Some(send) = self.send.as_mut().filter(|_| !self.ended) {
             self.ended = true;
-            self.send.send_data(Bytes::new(), true).map_err(h2_io_error)?;
+            send.send_data(Bytes::new(), true).map_err(h2_io_error)?;
         }
         Poll::Ready(Ok(()))
     }

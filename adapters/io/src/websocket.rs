@@ -280,35 +280,47 @@ impl<S: AsyncStream> WebSocket<S> {
             if let Some(message) = inner.conn.poll_message() {
                 return Poll::Ready(Ok(Some(message)));
             }
-            while inner.conn.io_state().can_send() {
-                if inner.buffered_amount() > inner.high_water_mark {
-                    if subscriber.poll_too_slow(cx).is_ready() {
-                        inner
-                            .conn
-                            .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
-                    }
-                    break;
-                }
-                match subscriber.poll_batch(cx, &mut batch) {
-                    Poll::Ready(Delivery::Messages { dropped }) => {
-                        if let Some(notice) = (dropped > 0).then(|| on_dropped(dropped)).flatten() {
-                            inner.conn.send(notice)?;
+            loop {
+                // Whole messages wait in the hub while a fragmented one is being sent.
+                let mut over_mark = false;
+                while inner.conn.io_state().can_send() && !inner.conn.io_state().sending_fragments() {
+                    if inner.buffered_amount() > inner.high_water_mark {
+                        over_mark = true;
+                        if subscriber.poll_too_slow(cx).is_ready() {
+                            inner
+                                .conn
+                                .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
                         }
-                        for message in batch.drain(..) {
-                            inner.conn.send_prepared(&message, usize::MAX)?;
+                        break;
+                    }
+                    match subscriber.poll_batch(cx, &mut batch) {
+                        Poll::Ready(Delivery::Messages { dropped }) => {
+                            if let Some(notice) = (dropped > 0).then(|| on_dropped(dropped)).flatten() {
+                                inner.conn.send(notice)?;
+                            }
+                            for message in batch.drain(..) {
+                                inner.conn.send_prepared(&message, usize::MAX)?;
+                            }
                         }
+                        Poll::Ready(Delivery::TooSlow) => {
+                            inner
+                                .conn
+                                .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
+                        }
+                        Poll::Ready(Delivery::Closed) | Poll::Pending => break,
                     }
-                    Poll::Ready(Delivery::TooSlow) => {
-                        inner
-                            .conn
-                            .close(Io::<S>::now(), CloseCode::POLICY_VIOLATION, "too slow")?;
-                    }
-                    Poll::Ready(Delivery::Closed) | Poll::Pending => break,
                 }
-            }
-            // Writes what is queued, as far as the peer takes it, then reads.
-            if let Poll::Ready(Err(error)) = inner.poll_drain(cx, 0) {
-                return Poll::Ready(Err(error));
+                // Writes what is queued, as far as the peer takes it. When that brought the
+                // queue back under the mark, the subscriber's queue is looked at again
+                // (nothing else would wake this task for it). A peer that is gone is no
+                // error here: the read below reports the end.
+                match inner.poll_drain(cx, 0) {
+                    Poll::Ready(Ok(())) if over_mark => continue,
+                    Poll::Ready(Err(Error::Transport(error))) if crate::is_peer_gone(&error) => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Ready(Ok(())) | Poll::Pending => {}
+                }
+                break;
             }
             inner.poll_recv_message(cx)
         })

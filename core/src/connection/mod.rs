@@ -65,6 +65,7 @@ pub struct IoState {
     events_waiting: bool,
     next_is_data: bool,
     can_send: bool,
+    sending_fragments: bool,
     buffered: usize,
 }
 
@@ -130,6 +131,26 @@ impl IoState {
     #[inline]
     pub fn can_send(&self) -> bool {
         self.can_send
+    }
+
+    /// Whether a message sent in fragments ([`Connection::send_fragment`]) is unfinished:
+    /// until its last fragment, whole messages cannot be sent
+    /// ([`SendError::FragmentInProgress`](crate::SendError::FragmentInProgress)).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Instant};
+    /// use wsflow::{Config, Connection, MessageKind};
+    ///
+    /// let mut server = Connection::server(Arc::new(Config::default()), Instant::now());
+    /// server.send_fragment(MessageKind::Binary, b"part".to_vec().into(), false).unwrap();
+    /// assert!(server.io_state().sending_fragments());
+    /// server.send_fragment(MessageKind::Binary, b"end".to_vec().into(), true).unwrap();
+    /// assert!(!server.io_state().sending_fragments());
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn sending_fragments(&self) -> bool {
+        self.sending_fragments
     }
 
     /// Outgoing bytes queued and not yet pulled with
@@ -469,6 +490,7 @@ impl Connection {
             events_waiting: !self.events.is_empty() || self.held.is_some(),
             next_is_data: self.events.next_is_data(),
             can_send: self.can_send(),
+            sending_fragments: self.outgoing.is_some(),
             buffered: self.buffered_amount(),
         }
     }
