@@ -17,7 +17,9 @@
 //! window is as large as HTTP/2 allows, so a WebSocket whose application stops reading
 //! stops only itself. Once the close frames have crossed, a WebSocket ends its stream and is
 //! closed without waiting for the server to end its side (see
-//! [`Connection::on_http2_stream`](wsflow::Connection::on_http2_stream)).
+//! [`Connection::on_http2_stream`](wsflow::Connection::on_http2_stream)); dropped before the
+//! server has ended it, its stream stays with the driver until the server does or the close
+//! timeout passes, so that its last frames (a close echo) are still sent rather than reset.
 //!
 //! [`ClientNegotiation::new_http2`]: wsflow::ClientNegotiation::new_http2
 
