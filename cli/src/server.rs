@@ -211,6 +211,7 @@ impl Server {
                     hub: hub.clone(),
                     subscriber,
                     batch: Vec::new(),
+                    next: 0,
                     too_slow: false,
                 };
                 session.run(&commands, &mut broadcaster, None)?
@@ -276,7 +277,9 @@ fn broadcast_hub() -> Hub {
 struct Broadcaster {
     hub: Hub,
     subscriber: Subscriber,
+    /// The last batch taken from the hub, sent up to `next`.
     batch: Vec<PreparedMessage>,
+    next: usize,
     /// The hub gave up on this client and its close has begun.
     too_slow: bool,
 }
@@ -307,15 +310,20 @@ impl<S: Socket> Handler<S> for Broadcaster {
         if self.subscriber.poll_too_slow(noop).is_ready() {
             return self.close_too_slow(session).map(|()| false);
         }
+        // One message at a time while under the high-water mark: what is left of a batch
+        // waits here for the next call.
         let mut sent = false;
         while session.has_room() {
+            if let Some(message) = self.batch.get(self.next) {
+                session.send_prepared(message).map_err(io::Error::from)?;
+                self.next += 1;
+                sent = true;
+                continue;
+            }
+            self.batch.clear();
+            self.next = 0;
             match self.subscriber.try_batch(&mut self.batch) {
-                Some(Delivery::Messages { .. }) => {
-                    for message in self.batch.drain(..) {
-                        session.send_prepared(&message).map_err(io::Error::from)?;
-                    }
-                    sent = true;
-                }
+                Some(Delivery::Messages { .. }) => {}
                 Some(Delivery::TooSlow) => {
                     self.close_too_slow(session)?;
                     break;
