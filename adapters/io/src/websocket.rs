@@ -283,7 +283,10 @@ impl<S: AsyncStream> WebSocket<S> {
             loop {
                 // Whole messages wait in the hub while a fragmented one is being sent.
                 let mut over_mark = false;
-                while inner.conn.io_state().can_send() && !inner.conn.io_state().sending_fragments() {
+                while {
+                    let state = inner.conn.io_state();
+                    state.can_send() && !state.sending_fragments()
+                } {
                     if inner.buffered_amount() > inner.high_water_mark {
                         over_mark = true;
                         if subscriber.poll_too_slow(cx).is_ready() {

@@ -120,13 +120,19 @@ pub fn serve(name: &str, listener: StdListener) {
     }
 }
 
-fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {
+/// The room of the wsflow servers: a queue of `QUEUE` messages per member, too slow members
+/// closed.
+fn room_hub() -> wsflow_tokio::hub::Hub {
     use wsflow_tokio::hub::{Hub, HubConfig, SlowConsumer};
-    let hub = Hub::new(HubConfig {
+    Hub::new(HubConfig {
         queue_len: QUEUE,
         slow_consumer: SlowConsumer::Close,
         ..HubConfig::default()
-    });
+    })
+}
+
+fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {
+    let hub = room_hub();
     let mut config = wsflow_tokio::Config::default();
     if deflate {
         config.deflate(Some(
@@ -159,12 +165,7 @@ fn wsflow_member(deflate: bool) -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn F
 /// A member split in two tasks: the reader publishes, the writer `forward`s its subscriber
 /// (what `recv_forwarding` does in one task).
 fn wsflow_split_member() -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>> {
-    use wsflow_tokio::hub::{Hub, HubConfig, SlowConsumer};
-    let hub = Hub::new(HubConfig {
-        queue_len: QUEUE,
-        slow_consumer: SlowConsumer::Close,
-        ..HubConfig::default()
-    });
+    let hub = room_hub();
     move |tcp| {
         let hub = hub.clone();
         Box::pin(async move {
